@@ -1,0 +1,203 @@
+"""A brand's life account: profile, embed origins, search keywords, follower count."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from accounts.errors import Conflict, Invalid, NotFound
+from store.clock import rfc3339
+from store.ids import new_id
+from store.port import DocumentStore, Index
+
+ACCOUNTS = "accounts"
+INDEXES = [Index(ACCOUNTS, ("handle",), unique=True)]
+
+HANDLE = re.compile(r"^[a-z0-9][a-z0-9_-]{2,29}$")
+RESERVED_HANDLES = frozenset(
+    {
+        "admin",
+        "api",
+        "console",
+        "developers",
+        "embed",
+        "login",
+        "logout",
+        "me",
+        "sdk",
+        "signup",
+        "static",
+        "support",
+        "www",
+        "lifeaccount",
+        "healthz",
+        "hls",
+        "whip",
+        "whep",
+        "oembed",
+        "go",
+    }
+)
+DEFAULT_TIERS = ({"rank": 0, "name": "普通"},)
+MAX_ORIGINS = 20
+MAX_KEYWORDS = 20
+
+
+@dataclass(frozen=True)
+class Tier:
+    rank: int
+    name: str
+
+
+@dataclass(frozen=True)
+class Account:
+    id: str
+    handle: str
+    name: str
+    bio: str
+    avatar_url: str | None
+    follower_count: int
+    embed_origins: tuple[str, ...]
+    keywords: tuple[str, ...]
+    tiers: tuple[Tier, ...]
+    created_at: str
+    live_room_id: str | None = None
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> Account:
+        return cls(
+            id=doc["id"],
+            handle=doc["handle"],
+            name=doc["name"],
+            bio=doc.get("bio", ""),
+            avatar_url=doc.get("avatar_url"),
+            follower_count=doc.get("follower_count", 0),
+            embed_origins=tuple(doc.get("embed_origins", ())),
+            keywords=tuple(doc.get("keywords", ())),
+            tiers=tuple(Tier(t["rank"], t["name"]) for t in doc.get("tiers", DEFAULT_TIERS)),
+            created_at=doc["created_at"],
+            live_room_id=doc.get("live_room_id"),
+        )
+
+
+def normalize_handle(handle: str, *, field: str = "account.handle") -> str:
+    value = handle.strip().lower()
+    if not HANDLE.match(value):
+        raise Invalid(
+            "a handle is 3-30 characters: lower-case letters, digits, '_' or '-', "
+            "starting with a letter or digit",
+            field=field,
+        )
+    if value in RESERVED_HANDLES:
+        raise Invalid(f"the handle {value!r} is reserved; choose another", field=field)
+    return value
+
+
+def normalize_origin(origin: str, *, field: str) -> str:
+    """An embed origin is ``scheme://host[:port]`` with nothing after it (RFC 6454)."""
+    parts = urlsplit(origin.strip())
+    if (
+        parts.scheme not in ("https", "http")
+        or not parts.hostname
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+        or parts.username
+        or parts.password
+    ):
+        raise Invalid(
+            f"{origin!r} is not an origin; write it as https://host or https://host:port",
+            field=field,
+        )
+    try:
+        port = parts.port
+    except ValueError as exc:
+        raise Invalid(f"{origin!r} has a bad port", field=field) from exc
+    default = {"https": 443, "http": 80}[parts.scheme]
+    suffix = f":{port}" if port is not None and port != default else ""
+    return f"{parts.scheme}://{parts.hostname}{suffix}"
+
+
+async def create_account(store: DocumentStore, *, name: str, handle: str, now: datetime) -> Account:
+    handle = normalize_handle(handle)
+    doc = {
+        "id": new_id("acc"),
+        "handle": handle,
+        "name": _clean_name(name, "account.name"),
+        "bio": "",
+        "avatar_url": None,
+        "follower_count": 0,
+        "embed_origins": [],
+        "keywords": [],
+        "tiers": list(DEFAULT_TIERS),
+        "created_at": rfc3339(now),
+        "updated_at": rfc3339(now),
+    }
+    if await store.collection(ACCOUNTS).find_one({"handle": handle}) is not None:
+        raise Conflict(
+            f"the handle {handle!r} is taken", code="handle_taken", field="account.handle"
+        )
+    await store.collection(ACCOUNTS).insert(doc)
+    return Account.from_doc(doc)
+
+
+def _clean_name(name: str, field: str) -> str:
+    value = " ".join(name.split())
+    if not value:
+        raise Invalid("a name cannot be blank", field=field)
+    return value
+
+
+async def get_account(store: DocumentStore, account_id: str) -> Account:
+    doc = await store.collection(ACCOUNTS).get(account_id)
+    if doc is None:
+        raise NotFound("account", account_id)
+    return Account.from_doc(doc)
+
+
+async def get_account_by_handle(store: DocumentStore, handle: str) -> Account:
+    doc = await store.collection(ACCOUNTS).find_one({"handle": handle.lower()})
+    if doc is None:
+        raise NotFound("account", handle)
+    return Account.from_doc(doc)
+
+
+async def update_profile(
+    store: DocumentStore,
+    account_id: str,
+    *,
+    now: datetime,
+    name: str | None = None,
+    bio: str | None = None,
+    avatar_url: str | None = None,
+    embed_origins: list[str] | None = None,
+    keywords: list[str] | None = None,
+) -> Account:
+    changes: dict[str, Any] = {"updated_at": rfc3339(now)}
+    if name is not None:
+        changes["name"] = _clean_name(name, "name")
+    if bio is not None:
+        changes["bio"] = bio.strip()
+    if avatar_url is not None:
+        parts = urlsplit(avatar_url)
+        if parts.scheme not in ("https", "http") or not parts.netloc:
+            raise Invalid("avatar_url must be an http(s) URL", field="avatar_url")
+        changes["avatar_url"] = avatar_url
+    if embed_origins is not None:
+        origins = [
+            normalize_origin(o, field=f"embed_origins.{i}") for i, o in enumerate(embed_origins)
+        ]
+        changes["embed_origins"] = list(dict.fromkeys(origins))
+    if keywords is not None:
+        cleaned = [" ".join(k.split()) for k in keywords]
+        for i, keyword in enumerate(cleaned):
+            if not keyword:
+                raise Invalid("a keyword cannot be blank", field=f"keywords.{i}")
+        changes["keywords"] = list(dict.fromkeys(cleaned))
+    doc = await store.collection(ACCOUNTS).update_one({"id": account_id}, {"$set": changes})
+    if doc is None:
+        raise NotFound("account", account_id)
+    return Account.from_doc(doc)

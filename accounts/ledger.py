@@ -1,0 +1,194 @@
+"""Points on a double-entry ledger: wallets (a fan's points within one account) and the
+account's budget (what it can drop as red packets).
+
+Every movement is one entry that debits one book and credits another, with a reason, a
+reference and an idempotency key, written in the same store transaction as the two balances it
+moves. Books are named within an account: ``issued`` (points the brand created; its balance is
+the negative of all points in circulation), ``budget``, and ``wallet:<fan_id>``. Only ``issued``
+may go below zero, so the sum of an account's books is always 0 and the entries re-add to
+every balance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from accounts.accounts import get_account
+from accounts.errors import Conflict, Invalid
+from store.clock import rfc3339
+from store.ids import new_id
+from store.port import DocumentStore, Index
+
+ENTRIES = "ledger_entries"
+BALANCES = "balances"
+INDEXES = [
+    Index(ENTRIES, ("account_id", "idempotency_key"), unique=True),
+    Index(ENTRIES, ("account_id", "at")),
+    Index(ENTRIES, ("account_id", "debit", "at")),
+    Index(ENTRIES, ("account_id", "credit", "at")),
+    Index(BALANCES, ("fan_id",)),
+]
+ISSUED = "issued"
+BUDGET = "budget"
+MAX_POINTS = 1_000_000_000  # one movement; keeps every sum far inside 2**53
+
+
+def wallet(fan_id: str) -> str:
+    return f"wallet:{fan_id}"
+
+
+@dataclass(frozen=True)
+class Entry:
+    id: str
+    account_id: str
+    debit: str
+    credit: str
+    points: int
+    reason: str
+    reference: str
+    idempotency_key: str
+    at: str
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> Entry:
+        return cls(
+            doc["id"],
+            doc["account_id"],
+            doc["debit"],
+            doc["credit"],
+            doc["points"],
+            doc["reason"],
+            doc["reference"],
+            doc["idempotency_key"],
+            doc["at"],
+        )
+
+
+@dataclass(frozen=True)
+class Movement:
+    entry: Entry
+    balance: int  # the credited book's balance right after this entry
+    repeat: bool  # true when the idempotency key had already moved these points
+
+
+def _balance_id(account_id: str, book: str) -> str:
+    return f"{account_id}/{book}"
+
+
+def check_points(points: int, *, field: str = "points") -> int:
+    if isinstance(points, bool) or not isinstance(points, int):
+        raise Invalid("points are a whole number", field=field)
+    if points < 1 or points > MAX_POINTS:
+        raise Invalid(f"points must be between 1 and {MAX_POINTS}", field=field)
+    return points
+
+
+async def transfer(
+    store: DocumentStore,
+    *,
+    account_id: str,
+    debit: str,
+    credit: str,
+    points: int,
+    reason: str,
+    reference: str,
+    idempotency_key: str,
+    now: datetime,
+) -> Movement:
+    """Move points from ``debit`` to ``credit``, exactly once per idempotency key."""
+    check_points(points)
+    if debit == credit:
+        raise Invalid("a movement needs two different books", field="credit")
+    entries = store.collection(ENTRIES)
+    balances = store.collection(BALANCES)
+    async with store.transaction():
+        done = await entries.find_one(
+            {"account_id": account_id, "idempotency_key": idempotency_key}
+        )
+        if done is not None:
+            entry = Entry.from_doc(done)
+            if (entry.debit, entry.credit, entry.points) != (debit, credit, points):
+                raise Conflict(
+                    "this idempotency key already moved other points; use a new key",
+                    code="idempotency_key_reused",
+                    field="Idempotency-Key",
+                )
+            return Movement(entry, done["credit_balance_after"], repeat=True)
+        await get_account(store, account_id)
+        if debit != ISSUED:
+            taken = await balances.update_one(
+                {"id": _balance_id(account_id, debit), "balance": {"$gte": points}},
+                {"$inc": {"balance": -points}},
+            )
+            if taken is None:
+                raise Conflict(
+                    f"{debit} holds fewer than {points} points",
+                    code="insufficient_points",
+                    field="points",
+                )
+        else:
+            await balances.update_one(
+                {"id": _balance_id(account_id, debit)},
+                {
+                    "$inc": {"balance": -points},
+                    "$setOnInsert": {"account_id": account_id, "book": debit},
+                },
+                upsert=True,
+            )
+        fields = {"account_id": account_id, "book": credit}
+        if credit.startswith("wallet:"):
+            fields["fan_id"] = credit.removeprefix("wallet:")
+        credited = await balances.update_one(
+            {"id": _balance_id(account_id, credit)},
+            {"$inc": {"balance": points}, "$setOnInsert": fields},
+            upsert=True,
+        )
+        assert credited is not None
+        doc = {
+            "id": new_id("led"),
+            "account_id": account_id,
+            "debit": debit,
+            "credit": credit,
+            "points": points,
+            "reason": reason,
+            "reference": reference,
+            "idempotency_key": idempotency_key,
+            "credit_balance_after": credited["balance"],
+            "at": rfc3339(now),
+        }
+        await entries.insert(doc)
+    return Movement(Entry.from_doc(doc), credited["balance"], repeat=False)
+
+
+async def balance(store: DocumentStore, account_id: str, book: str) -> int:
+    doc = await store.collection(BALANCES).get(_balance_id(account_id, book))
+    return int(doc["balance"]) if doc else 0
+
+
+async def fan_wallets(store: DocumentStore, fan_id: str) -> list[tuple[str, int]]:
+    """Every wallet a fan holds, as ``(account_id, balance)``."""
+    docs = await store.collection(BALANCES).find({"fan_id": fan_id}, sort=[("account_id", 1)])
+    return [(d["account_id"], int(d["balance"])) for d in docs]
+
+
+async def entries_page(
+    store: DocumentStore, account_id: str, *, book: str | None, limit: int, cursor: str | None
+) -> tuple[list[Entry], str | None]:
+    filter: dict[str, Any] = {"account_id": account_id}
+    if book is not None:
+        filter = {"$and": [filter, {"$or": [{"debit": book}, {"credit": book}]}]}
+    page = await store.collection(ENTRIES).page(
+        filter, sort=[("at", -1)], limit=limit, cursor=cursor
+    )
+    return [Entry.from_doc(d) for d in page.items], page.next_cursor
+
+
+async def book_sums(store: DocumentStore, account_id: str) -> dict[str, int]:
+    """Re-add every entry of an account into per-book balances (an audit of the ledger)."""
+    sums: dict[str, int] = {}
+    for doc in await store.collection(ENTRIES).find({"account_id": account_id}):
+        sums[doc["debit"]] = sums.get(doc["debit"], 0) - doc["points"]
+        sums[doc["credit"]] = sums.get(doc["credit"], 0) + doc["points"]
+    return sums

@@ -1,0 +1,398 @@
+"""The embedded document-store engine: one SQLite file in WAL mode.
+
+Each collection is a table ``(id TEXT PRIMARY KEY, doc TEXT)`` holding JSON; indexes are
+expression indexes over ``json_extract`` so filters and sorts use them. One writer connection
+(on its own thread, behind an asyncio lock) runs every write and every transaction; a second
+connection on another thread serves reads outside transactions, which WAL lets run beside the
+writer. ``synchronous=NORMAL`` keeps every committed transaction across a process crash;
+``synchronous=FULL`` adds power-loss durability at the cost of an fsync per commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import json
+import sqlite3
+import threading
+from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from store.documents import (
+    COMPARISONS,
+    apply_update,
+    check_field,
+    decode_cursor,
+    encode_cursor,
+    full_sort,
+    keyset_filter,
+    upsert_seed,
+)
+from store.port import (
+    Doc,
+    DuplicateKeyError,
+    Filter,
+    Index,
+    InvalidQueryError,
+    Page,
+    Sort,
+    StoreError,
+    Update,
+)
+
+T = TypeVar("T")
+_in_transaction: contextvars.ContextVar[SQLiteStore | None] = contextvars.ContextVar(
+    "sqlite_transaction", default=None
+)
+
+
+def _expr(field: str) -> str:
+    if field == "id":
+        return "id"
+    return f"json_extract(doc, '$.{check_field(field)}')"
+
+
+def _param(value: Any) -> Any:
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, str | int | float) or value is None:
+        return value
+    raise InvalidQueryError(f"cannot compare with a value of type {type(value).__name__}")
+
+
+def _where(filter: Filter, params: list[Any]) -> str:
+    """Translate a port filter into SQL, appending bound values to ``params``."""
+    clauses: list[str] = []
+    for key, cond in filter.items():
+        if key in ("$and", "$or"):
+            if not isinstance(cond, list) or not cond:
+                raise InvalidQueryError(f"{key} takes a non-empty list of filters")
+            parts = [f"({_where(sub, params)})" for sub in cond]
+            clauses.append((" AND " if key == "$and" else " OR ").join(parts))
+            continue
+        if key.startswith("$"):
+            raise InvalidQueryError(f"unsupported operator {key}")
+        expr = _expr(key)
+        ops = cond if isinstance(cond, dict) and any(k.startswith("$") for k in cond) else None
+        if ops is None:
+            ops = {"$eq": cond}
+        for op, value in ops.items():
+            clauses.append(_comparison(expr, key, op, value, params))
+    return " AND ".join(clauses) if clauses else "1"
+
+
+def _comparison(expr: str, field: str, op: str, value: Any, params: list[Any]) -> str:
+    if op not in COMPARISONS:
+        raise InvalidQueryError(f"unsupported operator {op} on {field!r}")
+    if op == "$exists":
+        return f"{expr} IS {'NOT ' if value else ''}NULL"
+    if op in ("$in", "$nin"):
+        if not isinstance(value, list | tuple):
+            raise InvalidQueryError(f"{op} takes a list")
+        if not value:
+            return "0" if op == "$in" else "1"
+        params.extend(_param(v) for v in value)
+        marks = ",".join("?" * len(value))
+        if op == "$in":
+            return f"{expr} IN ({marks})"
+        return f"({expr} IS NULL OR {expr} NOT IN ({marks}))"
+    if value is None:
+        if op == "$eq":
+            return f"{expr} IS NULL"
+        if op == "$ne":
+            return f"{expr} IS NOT NULL"
+        raise InvalidQueryError(f"{op} cannot compare with null")
+    if isinstance(value, dict | list):
+        raise InvalidQueryError(f"cannot compare {field!r} with an object or array")
+    params.append(_param(value))
+    sql_op = {"$eq": "=", "$ne": "IS NOT", "$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
+    return f"{expr} {sql_op[op]} ?"
+
+
+def _order(sort: Sort) -> str:
+    if not sort:
+        return "id"
+    return ", ".join(f"{_expr(f)} {'ASC' if d == 1 else 'DESC'}" for f, d in sort)
+
+
+def _table(name: str) -> str:
+    check_field(name)
+    if "." in name:
+        raise InvalidQueryError(f"bad collection name {name!r}")
+    return f'"c_{name}"'
+
+
+class _Worker:
+    """One SQLite connection owned by one thread."""
+
+    def __init__(self, path: str, synchronous: str, readonly: bool) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
+        self._path = path
+        self._synchronous = synchronous
+        self._readonly = readonly
+        self.conn: sqlite3.Connection | None = None
+
+    def _open(self) -> sqlite3.Connection:
+        if self.conn is None:
+            conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA busy_timeout = 10000")
+            if not self._readonly:
+                conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+            self.conn = conn
+        return self.conn
+
+    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        loop = asyncio.get_running_loop()
+        ctx = contextvars.copy_context()
+        return await loop.run_in_executor(self._executor, lambda: ctx.run(fn, self._open()))
+
+    async def close(self) -> None:
+        def _close(_: sqlite3.Connection) -> None:
+            if self.conn is not None:
+                self.conn.close()
+                self.conn = None
+
+        if self.conn is not None:
+            await self.run(_close)
+        self._executor.shutdown(wait=True)
+
+
+class SQLiteStore:
+    """The SQLite engine of :class:`store.port.DocumentStore`."""
+
+    def __init__(self, path: str | Path, *, synchronous: str = "NORMAL") -> None:
+        if synchronous.upper() not in ("NORMAL", "FULL"):
+            raise ValueError("synchronous must be NORMAL or FULL")
+        self.path = str(path)
+        self._writer = _Worker(self.path, synchronous.upper(), readonly=False)
+        self._reader = _Worker(self.path, synchronous.upper(), readonly=True)
+        self._lock = asyncio.Lock()
+        self._tables: set[str] = set()
+        self._unique: dict[str, dict[str, tuple[str, ...]]] = {}
+        self._tables_guard = threading.Lock()
+
+    # -- plumbing -----------------------------------------------------------------------------
+    def collection(self, name: str) -> SQLiteCollection:
+        _table(name)
+        return SQLiteCollection(self, name)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        if _in_transaction.get() is self:
+            yield  # nested: join the enclosing transaction
+            return
+        async with self._lock:
+            await self._writer.run(lambda c: c.execute("BEGIN IMMEDIATE"))
+            token = _in_transaction.set(self)
+            try:
+                yield
+            except BaseException:
+                await self._writer.run(lambda c: c.execute("ROLLBACK"))
+                raise
+            else:
+                await self._writer.run(lambda c: c.execute("COMMIT"))
+            finally:
+                _in_transaction.reset(token)
+
+    async def write(self, name: str, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` on the writer, atomically (its own transaction unless one is open)."""
+        await self._ensure_table(name)
+        if _in_transaction.get() is self:
+            return await self._writer.run(lambda c: self._translate(name, fn, c))
+
+        def atomic(conn: sqlite3.Connection) -> T:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = self._translate(name, fn, conn)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return result
+
+        async with self._lock:
+            return await self._writer.run(atomic)
+
+    async def read(self, name: str, fn: Callable[[sqlite3.Connection], T]) -> T:
+        await self._ensure_table(name)
+        worker = self._writer if _in_transaction.get() is self else self._reader
+        return await worker.run(lambda c: self._translate(name, fn, c))
+
+    def _translate(
+        self, name: str, fn: Callable[[sqlite3.Connection], T], conn: sqlite3.Connection
+    ) -> T:
+        try:
+            return fn(conn)
+        except sqlite3.IntegrityError as exc:
+            message = str(exc)
+            if "UNIQUE" not in message:
+                raise StoreError(message) from exc
+            fields: tuple[str, ...] = ("id",)
+            for index_name, index_fields in self._unique.get(name, {}).items():
+                if f"'{index_name}'" in message or index_name in message:
+                    fields = index_fields
+            raise DuplicateKeyError(name, fields) from exc
+        except sqlite3.OperationalError as exc:
+            raise StoreError(str(exc)) from exc
+
+    async def _ensure_table(self, name: str) -> None:
+        if name in self._tables:
+            return
+        sql = f"CREATE TABLE IF NOT EXISTS {_table(name)} (id TEXT PRIMARY KEY, doc TEXT NOT NULL)"
+        if _in_transaction.get() is self:
+            await self._writer.run(lambda c: c.execute(sql))
+        else:
+            async with self._lock:
+                await self._writer.run(lambda c: c.execute(sql))
+        self._tables.add(name)
+
+    async def ensure_indexes(self, indexes: Sequence[Index]) -> None:
+        for index in indexes:
+            await self._ensure_table(index.collection)
+            columns = ", ".join(_expr(f) for f in index.fields)
+            unique = "UNIQUE " if index.unique else ""
+            sql = (
+                f"CREATE {unique}INDEX IF NOT EXISTS {index.name} "
+                f"ON {_table(index.collection)} ({columns})"
+            )
+            await self._execute(sql)
+            if index.unique:
+                self._unique.setdefault(index.collection, {})[index.name] = index.fields
+
+    async def _execute(self, sql: str) -> None:
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute(sql)
+
+        async with self._lock:
+            await self._writer.run(run)
+
+    async def ping(self) -> None:
+        async with self._lock:
+            await self._writer.run(lambda c: c.execute("SELECT 1").fetchone())
+        await self._reader.run(lambda c: c.execute("SELECT 1").fetchone())
+
+    async def close(self) -> None:
+        async with self._lock:
+            await self._writer.run(lambda c: c.execute("PRAGMA wal_checkpoint(PASSIVE)"))
+        await self._reader.close()
+        await self._writer.close()
+
+
+def _rows(cursor: sqlite3.Cursor) -> list[Doc]:
+    return [json.loads(doc) for (doc,) in cursor.fetchall()]
+
+
+def _dump(doc: Doc) -> str:
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+class SQLiteCollection:
+    def __init__(self, store: SQLiteStore, name: str) -> None:
+        self.name = name
+        self._store = store
+        self._table = _table(name)
+
+    def _select(self, filter: Filter, sort: Sort, limit: int | None) -> tuple[str, list[Any]]:
+        params: list[Any] = []
+        sql = (
+            f"SELECT doc FROM {self._table} WHERE {_where(filter, params)} ORDER BY {_order(sort)}"
+        )
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(int(limit))
+        return sql, params
+
+    async def insert(self, doc: Doc) -> Doc:
+        if not isinstance(doc.get("id"), str) or not doc["id"]:
+            raise InvalidQueryError("a document needs a string id")
+        body = _dump(doc)
+        sql = f"INSERT INTO {self._table} (id, doc) VALUES (?, ?)"
+        await self._store.write(self.name, lambda c: c.execute(sql, (doc["id"], body)))
+        return doc
+
+    async def get(self, id: str) -> Doc | None:
+        return await self.find_one({"id": id})
+
+    async def find_one(self, filter: Filter, *, sort: Sort = ()) -> Doc | None:
+        found = await self.find(filter, sort=sort, limit=1)
+        return found[0] if found else None
+
+    async def find(self, filter: Filter, *, sort: Sort = (), limit: int | None = None) -> list[Doc]:
+        sql, params = self._select(filter, sort, limit)
+        return await self._store.read(self.name, lambda c: _rows(c.execute(sql, params)))
+
+    async def count(self, filter: Filter) -> int:
+        params: list[Any] = []
+        sql = f"SELECT count(*) FROM {self._table} WHERE {_where(filter, params)}"
+        return int(
+            await self._store.read(self.name, lambda c: c.execute(sql, params).fetchone()[0])
+        )
+
+    async def update_one(
+        self, filter: Filter, update: Update, *, upsert: bool = False
+    ) -> Doc | None:
+        sql, params = self._select(filter, (), 1)
+        table = self._table
+
+        def run(conn: sqlite3.Connection) -> Doc | None:
+            found = _rows(conn.execute(sql, params))
+            if found:
+                new = apply_update(found[0], update)
+                conn.execute(f"UPDATE {table} SET doc = ? WHERE id = ?", (_dump(new), new["id"]))
+                return new
+            if not upsert:
+                return None
+            new = apply_update(upsert_seed(filter), update, inserting=True)
+            if not isinstance(new.get("id"), str):
+                raise InvalidQueryError("an upsert needs the id in its filter or $setOnInsert")
+            conn.execute(f"INSERT INTO {table} (id, doc) VALUES (?, ?)", (new["id"], _dump(new)))
+            return new
+
+        return await self._store.write(self.name, run)
+
+    async def update_many(self, filter: Filter, update: Update) -> int:
+        sql, params = self._select(filter, (), None)
+        table = self._table
+
+        def run(conn: sqlite3.Connection) -> int:
+            found = _rows(conn.execute(sql, params))
+            for doc in found:
+                new = apply_update(doc, update)
+                conn.execute(f"UPDATE {table} SET doc = ? WHERE id = ?", (_dump(new), new["id"]))
+            return len(found)
+
+        return await self._store.write(self.name, run)
+
+    async def delete_one(self, filter: Filter) -> Doc | None:
+        sql, params = self._select(filter, (), 1)
+        table = self._table
+
+        def run(conn: sqlite3.Connection) -> Doc | None:
+            found = _rows(conn.execute(sql, params))
+            if not found:
+                return None
+            conn.execute(f"DELETE FROM {table} WHERE id = ?", (found[0]["id"],))
+            return found[0]
+
+        return await self._store.write(self.name, run)
+
+    async def delete_many(self, filter: Filter) -> int:
+        params: list[Any] = []
+        sql = f"DELETE FROM {self._table} WHERE {_where(filter, params)}"
+        return await self._store.write(self.name, lambda c: c.execute(sql, params).rowcount)
+
+    async def page(
+        self, filter: Filter, *, sort: Sort, limit: int, cursor: str | None = None
+    ) -> Page:
+        keys = full_sort(sort)
+        query = (
+            filter if cursor is None else keyset_filter(filter, keys, decode_cursor(cursor, keys))
+        )
+        found = await self.find(query, sort=keys, limit=limit + 1)
+        items = found[:limit]
+        more = len(found) > limit
+        return Page(items=items, next_cursor=encode_cursor(items[-1], keys) if more else None)

@@ -1,0 +1,159 @@
+"""The composition root: every engine, service and route is wired here, once, in the lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime
+from pathlib import Path
+
+import orjson
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from accounts.passwords import Passwords
+from accounts.schema import INDEXES as ACCOUNT_INDEXES
+from media.tools import check_ffmpeg, usable
+from store.clock import utc_now
+from store.engines import open_broker, open_store
+from webapp import api_accounts, idempotency, openapi, pages
+from webapp.api import Endpoint, routes
+from webapp.context import Services
+from webapp.idempotency import IdempotencyKeys
+from webapp.problems import bad_request, problem_response
+from webapp.schemas import HealthOut
+from webapp.settings import Settings
+
+log = logging.getLogger("lifeaccount")
+VERSION = "0.1.0"
+ENDPOINTS: list[Endpoint] = [*api_accounts.ENDPOINTS]
+STATIC = Path(__file__).parent / "static"
+
+
+async def open_services(settings: Settings, now: Callable[[], datetime] = utc_now) -> Services:
+    """Open the engines named by the settings and create every index (start-up work)."""
+    settings = settings.with_secret()
+    store = open_store(settings.store, settings.data_dir, synchronous=settings.sqlite_synchronous)
+    await store.ensure_indexes([*ACCOUNT_INDEXES, *idempotency.INDEXES])
+    broker = open_broker(settings.broker)
+    services = Services(
+        settings=settings,
+        store=store,
+        broker=broker,
+        passwords=Passwords(
+            time_cost=settings.argon2_time_cost,
+            memory_kib=settings.argon2_memory_kib,
+            parallelism=settings.argon2_parallelism,
+        ),
+        secret=bytes.fromhex(settings.secret)
+        if _is_hex(settings.secret)
+        else settings.secret.encode(),
+        now=now,
+        idempotency=IdempotencyKeys(store, now),
+    )
+    try:
+        services.ffmpeg = await check_ffmpeg()
+    except (RuntimeError, OSError) as exc:
+        services.ffmpeg_error = str(exc)
+        log.warning("media tools unusable: %s", exc)
+    return services
+
+
+def _is_hex(text: str) -> bool:
+    try:
+        bytes.fromhex(text)
+    except ValueError:
+        return False
+    return len(text) >= 32
+
+
+async def health(request: Request) -> Response:
+    services: Services = request.app.state.services
+    parts: dict[str, str] = {}
+    try:
+        await services.store.ping()
+        parts["store"] = "ok"
+    except Exception as exc:  # any engine failure means "not usable"
+        parts["store"] = f"error: {exc}"
+    try:
+        await services.broker.ping()
+        parts["broker"] = "ok"
+    except Exception as exc:
+        parts["broker"] = f"error: {exc}"
+    if services.ffmpeg is not None and usable(services.ffmpeg):
+        parts["media"] = "ok"
+    else:
+        parts["media"] = f"error: {services.ffmpeg_error or 'ffmpeg missing'}"
+    ok = all(v == "ok" for v in parts.values())
+    out = HealthOut(status="ok" if ok else "degraded", **parts)
+    return Response(
+        orjson.dumps(out.model_dump()),
+        status_code=200 if ok else 503,
+        media_type="application/json",
+    )
+
+
+def create_app(
+    settings: Settings | None = None, *, now: Callable[[], datetime] = utc_now
+) -> Starlette:
+    """Build the ASGI app; engines open when the lifespan starts."""
+    settings = settings or Settings.load()
+    document = openapi.build(ENDPOINTS, title="lifeaccount API", version=VERSION)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        services = await open_services(settings, now)
+        app.state.services = services
+        try:
+            yield
+        finally:
+            await services.broker.close()
+            await services.store.close()
+
+    async def openapi_json(request: Request) -> Response:
+        return JSONResponse(document)
+
+    app = Starlette(
+        routes=[
+            Route("/healthz", health, methods=["GET"]),
+            Route("/api/openapi.json", openapi_json, methods=["GET"]),
+            *routes(ENDPOINTS),
+            *pages.routes(),
+            Mount("/static", StaticFiles(directory=STATIC), name="static"),
+        ],
+        lifespan=lifespan,
+        exception_handlers={HTTPException: _http_error, Exception: _crash},
+    )
+    return app
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        problem = bad_request("not_found", f"nothing is served at {request.url.path}", status=404)
+    elif exc.status_code == 405:
+        problem = bad_request(
+            "method_not_allowed",
+            f"{request.method} is not allowed on {request.url.path}",
+            status=405,
+        )
+        problem.headers.update(exc.headers or {})
+    else:
+        problem = bad_request("http_error", str(exc.detail), status=exc.status_code)
+    return problem_response(problem, request.url.path)
+
+
+async def _crash(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    problem = bad_request(
+        "internal_error",
+        "the server failed on this request; it was logged, please retry",
+        status=500,
+    )
+    problem.title = "Internal server error"
+    return problem_response(problem, request.url.path)

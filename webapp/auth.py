@@ -1,0 +1,80 @@
+"""Who is calling: staff by session cookie, a brand backend by API key, a fan by fan token.
+
+The server decides every caller's identity and role from credentials it issued; nothing the
+client says about itself is trusted. Role rules per route live with the route table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from starlette.requests import Request
+
+from accounts import apikeys, fans, staff
+from accounts.errors import Unauthorized
+from webapp.context import Services
+
+SESSION_COOKIE = "la_session"
+CSRF_HEADER = "x-csrf-token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class Kind(StrEnum):
+    ANONYMOUS = "anonymous"
+    STAFF = "staff"
+    API_KEY = "api_key"
+    FAN = "fan"
+
+
+@dataclass(frozen=True)
+class Caller:
+    kind: Kind
+    id: str = ""  # staff id, api key id or fan id
+    account_id: str | None = None  # the account an API key belongs to / a fan token's issuer
+    token_id: str | None = None  # session digest source or fan token id
+    csrf_token: str | None = None
+
+    @property
+    def scope(self) -> str:
+        """Idempotency keys are scoped to this (DESIGN §8: caller and route)."""
+        return f"{self.kind.value}:{self.id}"
+
+
+ANONYMOUS = Caller(Kind.ANONYMOUS)
+
+
+async def identify(request: Request, services: Services) -> Caller:
+    """Resolve the caller from the request, or raise ``Unauthorized`` for a bad credential."""
+    header = request.headers.get("authorization")
+    now = services.now()
+    if header is not None:
+        scheme, _, token = header.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise Unauthorized(
+                "use 'Authorization: Bearer <api key or fan token>'",
+                code="token_invalid",
+                field="Authorization",
+            )
+        if apikeys.looks_like_key(token):
+            key = await apikeys.authenticate_key(services.store, token)
+            return Caller(Kind.API_KEY, id=key.id, account_id=key.account_id)
+        if fans.looks_like_fan_token(token):
+            ident = await fans.verify_token(services.store, services.secret, token, now=now)
+            return Caller(
+                Kind.FAN, id=ident.fan_id, account_id=ident.issuer_id, token_id=ident.token_id
+            )
+        raise Unauthorized(
+            "the bearer token is neither an API key nor a fan token",
+            code="token_invalid",
+            field="Authorization",
+        )
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        session = await staff.session_for(services.store, cookie, now=now)
+        if session is not None:
+            return Caller(
+                Kind.STAFF, id=session.staff.id, token_id=cookie, csrf_token=session.csrf_token
+            )
+    return ANONYMOUS

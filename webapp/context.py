@@ -1,0 +1,27 @@
+"""The services every route reaches, built once in the app's lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from accounts.passwords import Passwords
+from media.tools import ToolCheck
+from store.broker import Broker
+from store.port import DocumentStore
+from webapp.idempotency import IdempotencyKeys
+from webapp.settings import Settings
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: DocumentStore
+    broker: Broker
+    passwords: Passwords
+    secret: bytes
+    now: Callable[[], datetime]
+    idempotency: IdempotencyKeys
+    ffmpeg: ToolCheck | None = None
+    ffmpeg_error: str | None = None

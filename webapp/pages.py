@@ -1,0 +1,300 @@
+"""Server-rendered pages: home, sign up, log in, the console, an account's public page, the
+invitation page and the developer console. Forms carry CSRF tokens: the session's own token
+once logged in, a double-submit cookie before that.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from accounts import apikeys, ledger, staff
+from accounts.accounts import get_account, get_account_by_handle
+from accounts.errors import DomainError, NotFound
+from accounts.signup import sign_up
+from accounts.staff import Role
+from webapp.api_accounts import base_url
+from webapp.auth import ANONYMOUS, SESSION_COOKIE, Kind, identify
+from webapp.context import Services
+
+TEMPLATES = Environment(
+    loader=FileSystemLoader(Path(__file__).parent / "templates"),
+    autoescape=select_autoescape(["html"]),
+    enable_async=False,
+)
+FORM_CSRF_COOKIE = "la_form_csrf"
+MAX_FORM_FIELD = 500
+
+
+def render(name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    return HTMLResponse(TEMPLATES.get_template(name).render(**context), status_code=status)
+
+
+def _services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+def _form_token(request: Request) -> str:
+    return request.cookies.get(FORM_CSRF_COOKIE) or secrets.token_urlsafe(24)
+
+
+def _with_form_cookie(response: Response, token: str) -> Response:
+    response.set_cookie(FORM_CSRF_COOKIE, token, httponly=True, samesite="strict", path="/")
+    return response
+
+
+async def _form(request: Request) -> dict[str, str]:
+    form = await request.form(max_files=0, max_fields=20)
+    return {k: str(v)[:MAX_FORM_FIELD] for k, v in form.items() if isinstance(v, str)}
+
+
+def _anonymous_csrf_ok(request: Request, form: dict[str, str]) -> bool:
+    cookie = request.cookies.get(FORM_CSRF_COOKIE, "")
+    sent = form.get("csrf_token", "")
+    return bool(cookie) and hmac.compare_digest(cookie, sent)
+
+
+def _login_cookie(services: Services, response: Response, session: staff.Session) -> None:
+    response.set_cookie(
+        SESSION_COOKIE,
+        session.token,
+        httponly=True,
+        samesite="lax",
+        path="/",
+        secure=services.settings.cookie_secure,
+        max_age=int(staff.SESSION_TTL.total_seconds()),
+    )
+
+
+async def home(request: Request) -> Response:
+    return render("home.html")
+
+
+async def signup_page(request: Request) -> Response:
+    services = _services(request)
+    token = _form_token(request)
+    if request.method == "GET":
+        return _with_form_cookie(render("signup.html", csrf_token=token, form={}), token)
+    form = await _form(request)
+    if not _anonymous_csrf_ok(request, form):
+        return _with_form_cookie(
+            render(
+                "signup.html",
+                403,
+                csrf_token=token,
+                form=form,
+                error="The form expired; please submit it again.",
+            ),
+            token,
+        )
+    try:
+        done = await sign_up(
+            services.store,
+            services.passwords,
+            email=form.get("email", ""),
+            password=form.get("password", ""),
+            account_name=form.get("name", ""),
+            handle=form.get("handle", ""),
+            now=services.now(),
+        )
+    except DomainError as exc:
+        return _with_form_cookie(
+            render(
+                "signup.html",
+                exc.status,
+                csrf_token=token,
+                form=form,
+                error=exc.detail,
+                field=exc.field,
+            ),
+            token,
+        )
+    session = await staff.open_session(services.store, done.staff, now=services.now())
+    response = render(
+        "welcome.html",
+        201,
+        account=done.account,
+        api_key=done.api_key.secret,
+        console_url=f"/console?account={done.account.id}",
+    )
+    _login_cookie(services, response, session)
+    return response
+
+
+async def login_page(request: Request) -> Response:
+    services = _services(request)
+    token = _form_token(request)
+    if request.method == "GET":
+        return _with_form_cookie(render("login.html", csrf_token=token, form={}), token)
+    form = await _form(request)
+    if not _anonymous_csrf_ok(request, form):
+        return _with_form_cookie(
+            render(
+                "login.html",
+                403,
+                csrf_token=token,
+                form=form,
+                error="The form expired; please submit it again.",
+            ),
+            token,
+        )
+    try:
+        who = await staff.authenticate(
+            services.store,
+            services.passwords,
+            email=form.get("email", ""),
+            password=form.get("password", ""),
+        )
+    except DomainError as exc:
+        return _with_form_cookie(
+            render("login.html", exc.status, csrf_token=token, form=form, error=exc.detail), token
+        )
+    session = await staff.open_session(services.store, who, now=services.now())
+    response = RedirectResponse("/console", status_code=303)
+    _login_cookie(services, response, session)
+    return response
+
+
+async def _session(request: Request) -> staff.Session | None:
+    services = _services(request)
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if not cookie:
+        return None
+    return await staff.session_for(services.store, cookie, now=services.now())
+
+
+async def logout_page(request: Request) -> Response:
+    session = await _session(request)
+    form = await _form(request)
+    if session is not None and hmac.compare_digest(form.get("csrf_token", ""), session.csrf_token):
+        await staff.close_session(_services(request).store, session.token)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+async def console(request: Request) -> Response:
+    services = _services(request)
+    session = await _session(request)
+    if session is None:
+        return RedirectResponse("/login?next=/console", status_code=303)
+    mine = await staff.memberships(services.store, session.staff.id)
+    if not mine:
+        return render("console.html", session=session, accounts=[], account=None)
+    chosen = request.query_params.get("account") or mine[0].account_id
+    membership = next((m for m in mine if m.account_id == chosen), mine[0])
+    notice = error = None
+    if request.method == "POST":
+        form = await _form(request)
+        if not hmac.compare_digest(form.get("csrf_token", ""), session.csrf_token):
+            error = "The form expired; please submit it again."
+        elif membership.role is not Role.OWNER:
+            error = "Only an owner can change keys and staff."
+        else:
+            notice, error = await _console_action(services, membership.account_id, form)
+    account = await get_account(services.store, membership.account_id)
+    accounts = []
+    for m in mine:
+        try:
+            accounts.append((await get_account(services.store, m.account_id), m.role))
+        except NotFound:
+            continue
+    is_owner = membership.role is Role.OWNER
+    return render(
+        "console.html",
+        400 if error else 200,
+        session=session,
+        accounts=accounts,
+        account=account,
+        role=membership.role.value,
+        budget=await ledger.balance(services.store, account.id, ledger.BUDGET),
+        keys=await apikeys.list_keys(services.store, account.id) if is_owner else [],
+        people=await staff.account_staff(services.store, account.id),
+        invitations=await staff.invitations(services.store, account.id) if is_owner else [],
+        notice=notice,
+        error=error,
+        base=base_url(request, services.settings.base_url),
+    )
+
+
+async def _console_action(
+    services: Services, account_id: str, form: dict[str, str]
+) -> tuple[str | None, str | None]:
+    action = form.get("action")
+    now = services.now()
+    try:
+        if action == "create_key":
+            key = await apikeys.create_key(
+                services.store,
+                account_id=account_id,
+                name=form.get("name", "") or "console",
+                now=now,
+            )
+            return f"New API key (shown once, copy it now): {key.secret}", None
+        if action == "revoke_key":
+            await apikeys.revoke_key(
+                services.store, account_id=account_id, key_id=form.get("key_id", ""), now=now
+            )
+            return "The key was revoked.", None
+        if action == "invite":
+            role = form.get("role", "")
+            if role not in {r.value for r in Role}:
+                return None, "Choose a role."
+            inv = await staff.invite(
+                services.store,
+                account_id=account_id,
+                email=form.get("email", ""),
+                role=Role(role),
+                now=now,
+            )
+            return f"Send this link to {inv.email}: /invite#token={inv.token}", None
+    except DomainError as exc:
+        return None, exc.detail
+    return None, "Unknown action."
+
+
+async def account_page(request: Request) -> Response:
+    services = _services(request)
+    handle = request.path_params["handle"]
+    try:
+        account = await get_account_by_handle(services.store, handle)
+    except NotFound:
+        return render("not_found.html", 404, what=f"@{handle}")
+    url = f"{base_url(request, services.settings.base_url)}/@{account.handle}"
+    return render("account.html", account=account, url=url, quote=quote)
+
+
+async def invite_page(request: Request) -> Response:
+    return render("invite.html")
+
+
+async def developers(request: Request) -> Response:
+    try:
+        caller = await identify(request, _services(request))
+    except DomainError:
+        caller = ANONYMOUS
+    return render(
+        "developers.html", csrf_token=caller.csrf_token if caller.kind is Kind.STAFF else ""
+    )
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/", home, methods=["GET"]),
+        Route("/signup", signup_page, methods=["GET", "POST"]),
+        Route("/login", login_page, methods=["GET", "POST"]),
+        Route("/logout", logout_page, methods=["POST"]),
+        Route("/console", console, methods=["GET", "POST"]),
+        Route("/invite", invite_page, methods=["GET"]),
+        Route("/developers", developers, methods=["GET"]),
+        Route("/@{handle}", account_page, methods=["GET"]),
+    ]

@@ -1,0 +1,77 @@
+"""Settings: command-line flags first, then ``LIFEACCOUNT_*`` variables, then defaults."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = Path("./data")
+    store: str = "sqlite:///lifeaccount.db"
+    broker: str = "memory"
+    base_url: str = ""  # public URL of this deployment; empty: taken from each request
+    secret: str = ""  # signs fan tokens; empty: kept in <data_dir>/secret.key
+    sqlite_synchronous: str = "NORMAL"
+    fan_token_ttl_s: int = 3600
+    argon2_time_cost: int = 3
+    argon2_memory_kib: int = 65536
+    argon2_parallelism: int = 4
+    cookie_secure: bool = False
+    max_body_bytes: int = 1_048_576
+    log_level: str = "info"
+
+    @classmethod
+    def load(
+        cls, flags: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+    ) -> Settings:
+        """Build settings; a flag that is ``None`` falls through to the environment."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw: Any = (flags or {}).get(f.name)
+            if raw is None:
+                raw = env.get(f"LIFEACCOUNT_{f.name.upper()}")
+            if raw is None:
+                continue
+            values[f.name] = _convert(f.name, f.type, raw)
+        return cls(**values)
+
+    def with_secret(self) -> Settings:
+        """Return settings whose ``secret`` is set, creating ``secret.key`` on first start."""
+        if self.secret:
+            return self
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        path = self.data_dir / "secret.key"
+        if not path.exists():
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as out:
+                out.write(secrets.token_hex(32))
+        return replace(self, secret=path.read_text().strip())
+
+
+class SettingsError(ValueError):
+    pass
+
+
+def _convert(name: str, kind: Any, raw: Any) -> Any:
+    kind = str(kind)
+    try:
+        if kind == "int":
+            return int(raw)
+        if kind == "bool":
+            if isinstance(raw, bool):
+                return raw
+            return str(raw).strip().lower() in ("1", "true", "yes", "on")
+        if kind == "Path":
+            return Path(raw)
+        return str(raw)
+    except ValueError as exc:
+        raise SettingsError(f"LIFEACCOUNT_{name.upper()} must be a whole number") from exc
