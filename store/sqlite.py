@@ -58,20 +58,43 @@ def _expr(field: str) -> str:
 def _param(value: Any) -> Any:
     if isinstance(value, bool):
         return int(value)
-    if isinstance(value, str | int | float) or value is None:
-        return value
+    return value
+
+
+def _kind(value: Any) -> str:
+    """Mongo compares values of one type only; this is the type class a filter value selects."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "text"
     raise InvalidQueryError(f"cannot compare with a value of type {type(value).__name__}")
+
+
+# json_extract turns true into 1 and an object into its JSON text, so a comparison alone would
+# let {"n": 1} match true and {"s": {"$gt": "a"}} match objects: each one also checks json_type.
+_JSON_TYPES = {"bool": "('true','false')", "number": "('integer','real')", "text": "('text')"}
+
+
+def _guard(field: str, kind: str) -> str:
+    if field == "id":
+        return "1" if kind == "text" else "0"
+    return f"IFNULL(json_type(doc, '$.{check_field(field)}'), '') IN {_JSON_TYPES[kind]}"
 
 
 def _where(filter: Filter, params: list[Any]) -> str:
     """Translate a port filter into SQL, appending bound values to ``params``."""
+    if not isinstance(filter, dict):
+        raise InvalidQueryError("a filter is an object")
     clauses: list[str] = []
     for key, cond in filter.items():
         if key in ("$and", "$or"):
             if not isinstance(cond, list) or not cond:
                 raise InvalidQueryError(f"{key} takes a non-empty list of filters")
             parts = [f"({_where(sub, params)})" for sub in cond]
-            clauses.append((" AND " if key == "$and" else " OR ").join(parts))
+            # Parenthesised as a whole: `x = ? AND (a) OR (b)` would read as `(x AND a) OR b`.
+            clauses.append("(" + (" AND " if key == "$and" else " OR ").join(parts) + ")")
             continue
         if key.startswith("$"):
             raise InvalidQueryError(f"unsupported operator {key}")
@@ -88,17 +111,14 @@ def _comparison(expr: str, field: str, op: str, value: Any, params: list[Any]) -
     if op not in COMPARISONS:
         raise InvalidQueryError(f"unsupported operator {op} on {field!r}")
     if op == "$exists":
-        return f"{expr} IS {'NOT ' if value else ''}NULL"
+        # json_type is 'null' for a stored null, NULL only when the field is missing.
+        present = "1" if field == "id" else f"json_type(doc, '$.{field}') IS NOT NULL"
+        return present if value else f"NOT ({present})"
     if op in ("$in", "$nin"):
         if not isinstance(value, list | tuple):
             raise InvalidQueryError(f"{op} takes a list")
-        if not value:
-            return "0" if op == "$in" else "1"
-        params.extend(_param(v) for v in value)
-        marks = ",".join("?" * len(value))
-        if op == "$in":
-            return f"{expr} IN ({marks})"
-        return f"({expr} IS NULL OR {expr} NOT IN ({marks}))"
+        member = _membership(expr, field, value, params)
+        return member if op == "$in" else f"NOT {member}"
     if value is None:
         if op == "$eq":
             return f"{expr} IS NULL"
@@ -107,14 +127,38 @@ def _comparison(expr: str, field: str, op: str, value: Any, params: list[Any]) -
         raise InvalidQueryError(f"{op} cannot compare with null")
     if isinstance(value, dict | list):
         raise InvalidQueryError(f"cannot compare {field!r} with an object or array")
+    guard = _guard(field, _kind(value))
     params.append(_param(value))
-    sql_op = {"$eq": "=", "$ne": "IS NOT", "$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
-    return f"{expr} {sql_op[op]} ?"
+    if op == "$ne":
+        return f"NOT ({expr} IS ? AND {guard})"
+    sql_op = {"$eq": "=", "$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}[op]
+    return f"({expr} {sql_op} ? AND {guard})"
+
+
+def _membership(expr: str, field: str, values: list[Any] | tuple[Any, ...], params: list[Any]) -> str:
+    """``$in`` as SQL that is never NULL (so ``NOT`` of it is ``$nin``); null matches missing."""
+    by_kind: dict[str, list[Any]] = {}
+    parts: list[str] = []
+    for value in values:
+        if value is None:
+            if not parts:
+                parts.append(f"{expr} IS NULL")
+            continue
+        if isinstance(value, dict | list):
+            raise InvalidQueryError(f"cannot compare {field!r} with an object or array")
+        by_kind.setdefault(_kind(value), []).append(value)
+    for kind, members in by_kind.items():
+        params.extend(_param(v) for v in members)
+        marks = ",".join("?" * len(members))
+        parts.append(f"({expr} IN ({marks}) AND {_guard(field, kind)})")
+    return "(" + " OR ".join(parts) + ")" if parts else "(0)"
 
 
 def _order(sort: Sort) -> str:
     if not sort:
         return "id"
+    if any(d not in (1, -1) for _, d in sort):
+        raise InvalidQueryError("sort direction must be 1 or -1")
     return ", ".join(f"{_expr(f)} {'ASC' if d == 1 else 'DESC'}" for f, d in sort)
 
 

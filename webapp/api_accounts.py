@@ -13,7 +13,7 @@ from accounts.signup import sign_up
 from accounts.staff import Role
 from webapp import schemas as s
 from webapp.api import Call, Endpoint, Reply
-from webapp.auth import SESSION_COOKIE, Kind
+from webapp.auth import SESSION_COOKIE, Kind, log_in
 
 STAFF_OR_KEY = frozenset({Kind.STAFF, Kind.API_KEY})
 FAN = frozenset({Kind.FAN})
@@ -94,9 +94,8 @@ async def _session_out(call: Call, session: staff.Session) -> s.SessionOut:
 async def login(call: Call) -> Reply:
     body: s.SessionIn = call.body
     store = call.services.store
-    who = await staff.authenticate(
-        store, call.services.passwords, email=body.email, password=body.password
-    )
+    address = call.request.client.host if call.request.client else "unknown"
+    who = await log_in(call.services, email=body.email, password=body.password, address=address)
     session = await staff.open_session(store, who, now=call.now)
     return Reply(await _session_out(call, session), cookies=[_session_cookie(call, session)])
 
@@ -385,13 +384,15 @@ async def me(call: Call) -> s.MeOut:
 
 # -- api keys and staff ---------------------------------------------------------------------
 def _key_out(key: apikeys.ApiKey) -> s.ApiKeyOut:
+    # The secret appears only in the answer that creates the key, never as a field after.
+    once = {"key": key.secret} if key.secret else {}
     return s.ApiKeyOut(
         id=key.id,
         name=key.name,
         hint=key.hint,
         created_at=key.created_at,
         revoked_at=key.revoked_at,
-        key=key.secret,
+        **once,
     )
 
 
@@ -421,9 +422,10 @@ async def revoke_api_key(call: Call) -> s.ApiKeyOut:
 
 
 def _invitation_out(call: Call, inv: staff.Invitation) -> s.InvitationOut:
-    url = None
+    once: dict[str, str] = {}
     if inv.token:
-        url = f"{base_url(call.request, call.services.settings.base_url)}/invite#token={inv.token}"
+        base = base_url(call.request, call.services.settings.base_url)
+        once = {"token": inv.token, "accept_url": f"{base}/invite#token={inv.token}"}
     return s.InvitationOut(
         id=inv.id,
         email=inv.email,
@@ -431,8 +433,7 @@ def _invitation_out(call: Call, inv: staff.Invitation) -> s.InvitationOut:
         created_at=inv.created_at,
         expires_at=inv.expires_at,
         accepted_at=inv.accepted_at,
-        token=inv.token,
-        accept_url=url,
+        **once,
     )
 
 
@@ -510,7 +511,7 @@ ENDPOINTS: list[Endpoint] = [
         response=s.SessionOut,
         body=s.SessionIn,
         allow=frozenset({Kind.ANONYMOUS, Kind.STAFF}),
-        errors=(E401, E422),
+        errors=(E401, E422, 429),
     ),
     Endpoint(
         "GET",

@@ -11,6 +11,7 @@ from pathlib import Path
 import orjson
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
@@ -24,6 +25,7 @@ from store.engines import open_broker, open_store
 from webapp import api_accounts, idempotency, openapi, pages
 from webapp.api import Endpoint, routes
 from webapp.context import Services
+from webapp.headers import SecurityHeaders
 from webapp.idempotency import IdempotencyKeys
 from webapp.problems import bad_request, problem_response
 from webapp.schemas import HealthOut
@@ -127,6 +129,7 @@ def create_app(
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ],
         lifespan=lifespan,
+        middleware=[Middleware(SecurityHeaders)],
         exception_handlers={HTTPException: _http_error, Exception: _crash},
     )
     return app

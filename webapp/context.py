@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from accounts.passwords import Passwords
@@ -12,6 +12,7 @@ from store.broker import Broker
 from store.port import DocumentStore
 from webapp.idempotency import IdempotencyKeys
 from webapp.settings import Settings
+from webapp.throttle import FailureThrottle
 
 
 @dataclass
@@ -24,4 +25,7 @@ class Services:
     now: Callable[[], datetime]
     idempotency: IdempotencyKeys
     ffmpeg: ToolCheck | None = None
+    # Failed logins: a few per email, more per client address (offices share one).
+    email_throttle: FailureThrottle = field(default_factory=lambda: FailureThrottle(10, 900))
+    address_throttle: FailureThrottle = field(default_factory=lambda: FailureThrottle(100, 900))
     ffmpeg_error: str | None = None
