@@ -27,6 +27,7 @@ FAN_TOKENS = "fan_tokens"
 INDEXES = [
     Index(FANS, ("issuer_id", "external_id"), unique=True),
     Index(FAN_TOKENS, ("fan_id",)),
+    Index(FAN_TOKENS, ("expires_at",)),
 ]
 PREFIX = "laf_"
 DEFAULT_TTL_S = 3600
@@ -186,3 +187,10 @@ async def revoke_fan_tokens(
         },
         {"$set": {"revoked_at": rfc3339(now)}},
     )
+
+
+async def purge_expired_tokens(store: DocumentStore, *, now: datetime) -> int:
+    """Forget tokens a day past expiry: the signature's expiry already refuses them, so the
+    revocation mark is no longer needed."""
+    cutoff = rfc3339(now - timedelta(days=1))
+    return await store.collection(FAN_TOKENS).delete_many({"expires_at": {"$lte": cutoff}})

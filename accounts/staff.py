@@ -26,6 +26,7 @@ INDEXES = [
     Index(ROLES, ("account_id", "staff_id"), unique=True),
     Index(ROLES, ("staff_id",)),
     Index(SESSIONS, ("staff_id",)),
+    Index(SESSIONS, ("expires_at",)),
     Index(INVITATIONS, ("account_id", "created_at")),
     Index(INVITATIONS, ("token_hash",), unique=True),
 ]
@@ -200,6 +201,10 @@ async def session_for(store: DocumentStore, token: str, *, now: datetime) -> Ses
 
 async def close_session(store: DocumentStore, token: str) -> None:
     await store.collection(SESSIONS).delete_one({"id": _digest(token)})
+
+
+async def purge_expired_sessions(store: DocumentStore, *, now: datetime) -> int:
+    return await store.collection(SESSIONS).delete_many({"expires_at": {"$lte": rfc3339(now)}})
 
 
 async def invite(

@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import resource
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import cast
 
-# An answer: (status, body); the request index i comes from ``LoadGenerator.run``.
-MakeRequest = Callable[[int], bytes]
-OnResponse = Callable[[int, int, bytes], None]
-CpuProbe = Callable[[], float]
+MakeRequest = Callable[[int], bytes]  # request index -> the raw request
+OnResponse = Callable[[int, int, bytes], None]  # request index, status, body
+CpuProbe = Callable[[], float]  # CPU seconds used so far by some process
 
 
 class ProtocolError(Exception):
@@ -40,8 +41,8 @@ class Connection(asyncio.Protocol):
         self._body_len = -1  # -1: still reading the head
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports implement asyncio.Transport without subclassing it.
+        self.transport = cast(asyncio.Transport, transport)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
@@ -140,6 +141,17 @@ def _own_cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def _machine_busy_s() -> float | None:
+    """CPU seconds every core spent not idle (Linux ``/proc/stat``), or None elsewhere."""
+    try:
+        with open("/proc/stat") as stat:
+            ticks = [int(t) for t in stat.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    idle = ticks[3] + ticks[4]  # idle + iowait
+    return (sum(ticks) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class LoadResult:
     requests: int = 0  # answers received (any status) plus failed exchanges
@@ -150,6 +162,7 @@ class LoadResult:
     error_sample: str = ""
     client_cpu_s: float = 0.0
     server_cpu_s: float | None = None
+    machine_busy_s: float | None = None  # every process on every core, to expose other load
 
     @property
     def rps(self) -> float:
@@ -169,9 +182,15 @@ class LoadGenerator:
         self._conns: list[Connection] = []
 
     async def open(self) -> None:
-        self._conns = list(
-            await asyncio.gather(*(connect(self.host, self.port) for _ in range(self.concurrency)))
+        opened = await asyncio.gather(
+            *(connect(self.host, self.port) for _ in range(self.concurrency)),
+            return_exceptions=True,
         )
+        self._conns = [c for c in opened if isinstance(c, Connection)]
+        failed = [e for e in opened if isinstance(e, BaseException)]
+        if failed:
+            self.close()
+            raise failed[0]
 
     def close(self) -> None:
         for conn in self._conns:
@@ -238,6 +257,7 @@ class LoadGenerator:
 
         watchdog = asyncio.create_task(self._watchdog())
         cpu0, server0 = _own_cpu_s(), server_cpu() if server_cpu else 0.0
+        busy0 = _machine_busy_s()
         start = perf()
         deadline = start + seconds
         try:
@@ -248,5 +268,8 @@ class LoadGenerator:
         result.client_cpu_s = _own_cpu_s() - cpu0
         if server_cpu is not None:
             result.server_cpu_s = server_cpu() - server0
+        busy1 = _machine_busy_s()
+        if busy0 is not None and busy1 is not None:
+            result.machine_busy_s = busy1 - busy0
         latencies.sort()
         return result

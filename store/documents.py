@@ -19,14 +19,14 @@ from store.port import (
     Update,
 )
 
-_FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+_FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 COMPARISONS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$exists")
 UPDATE_OPERATORS = ("$set", "$unset", "$inc", "$push", "$setOnInsert")
 
 
 def check_field(path: str) -> str:
     """Field paths are spliced into engine queries, so only plain dotted names are allowed."""
-    if not _FIELD.match(path):
+    if not isinstance(path, str) or not _FIELD.fullmatch(path):
         raise InvalidQueryError(f"unsupported field path {path!r}")
     return path
 
@@ -54,18 +54,30 @@ def _parent(doc: Doc, path: str, create: bool) -> tuple[dict[str, Any] | None, s
     return node, parts[-1]
 
 
-def apply_update(doc: Doc, update: Update, *, inserting: bool = False) -> Doc:
-    """Return a copy of ``doc`` with ``update`` applied (``$setOnInsert`` only when inserting)."""
-    if not update or any(op not in UPDATE_OPERATORS for op in update):
-        raise InvalidQueryError(f"update must use only {', '.join(UPDATE_OPERATORS)}")
-    out = copy.deepcopy(doc)
+def check_update(update: Update) -> Update:
+    """Refuse a malformed update before looking for matches, as MongoDB does."""
+    if not isinstance(update, dict) or not update:
+        raise InvalidQueryError("an update is a non-empty object")
     for op, fields in update.items():
+        if op not in UPDATE_OPERATORS:
+            raise InvalidQueryError(f"update must use only {', '.join(UPDATE_OPERATORS)}")
         if not isinstance(fields, dict):
             raise InvalidQueryError(f"{op} takes an object")
+        for path, value in fields.items():
+            check_field(path)
+            if op == "$inc" and not _is_number(value):
+                raise InvalidQueryError(f"$inc needs numbers at {path!r}")
+    return update
+
+
+def apply_update(doc: Doc, update: Update, *, inserting: bool = False) -> Doc:
+    """Return a copy of ``doc`` with ``update`` applied (``$setOnInsert`` only when inserting)."""
+    check_update(update)
+    out = copy.deepcopy(doc)
+    for op, fields in update.items():
         if op == "$setOnInsert" and not inserting:
             continue
         for path, value in fields.items():
-            check_field(path)
             if path == "id" and op != "$setOnInsert" and value != doc.get("id"):
                 raise InvalidQueryError("the id of a document cannot change")
             parent, key = _parent(out, path, create=op != "$unset")
@@ -148,10 +160,30 @@ def decode_cursor(cursor: str, sort: list[SortKey]) -> list[Any]:
 
 
 def keyset_filter(filter: Filter, sort: list[SortKey], values: list[Any]) -> Filter:
-    """Items strictly after ``values`` in ``sort`` order, as a port filter."""
+    """Items strictly after ``values`` in ``sort`` order, as a port filter.
+
+    A missing or null value sorts before every other value (as in MongoDB and SQLite), so it
+    cannot be compared with ``$gt``/``$lt``: "after null" ascending is "not null", descending
+    nothing is after null, and everything descending after a value also includes the nulls.
+    """
     branches: list[Filter] = []
     for i, (field, direction) in enumerate(sort):
-        branch: Filter = {f: values[j] for j, (f, _) in enumerate(sort[:i])}
-        branch[field] = {"$gt" if direction == 1 else "$lt": values[i]}
-        branches.append(branch)
+        after = _after(field, direction, values[i])
+        if after is None:
+            continue
+        terms: list[Filter] = [{f: values[j]} for j, (f, _) in enumerate(sort[:i])]
+        terms.append(after)
+        branches.append(terms[0] if len(terms) == 1 else {"$and": terms})
+    if not branches:
+        return {"$and": [filter, {"id": {"$in": []}}]}
     return {"$and": [filter, {"$or": branches}]}
+
+
+def _after(field: str, direction: int, value: Any) -> Filter | None:
+    if direction == 1:
+        return {field: {"$ne": None}} if value is None else {field: {"$gt": value}}
+    if value is None:
+        return None
+    if field == "id":  # every document has one
+        return {field: {"$lt": value}}
+    return {"$or": [{field: {"$lt": value}}, {field: None}]}

@@ -14,6 +14,7 @@ so domain functions compose without passing a session around.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
@@ -57,8 +58,12 @@ class Index:
 
     @property
     def name(self) -> str:
+        # Readable, plus a digest of the exact (collection, fields) so that ("a", "b") and
+        # ("a_b",) cannot share a name and silently skip one another.
         kind = "ux" if self.unique else "ix"
-        return f"{kind}_{self.collection}_" + "_".join(f.replace(".", "__") for f in self.fields)
+        readable = "_".join(f.replace(".", "_") for f in self.fields)
+        digest = hashlib.sha256(repr((self.collection, self.fields)).encode()).hexdigest()[:8]
+        return f"{kind}_{self.collection}_{readable}_{digest}"
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,12 @@ from starlette.requests import Request
 from accounts import apikeys, fans, follows, ledger, staff, tiers
 from accounts.accounts import Account, Tier, get_account, update_profile
 from accounts.errors import NotFound
+from accounts.minting import mint_fan_token as mint_fan_token_for
 from accounts.signup import sign_up
 from accounts.staff import Role
 from webapp import schemas as s
 from webapp.api import Call, Endpoint, Reply
-from webapp.auth import SESSION_COOKIE, Kind, log_in
+from webapp.auth import SESSION_COOKIE, Kind, log_in, session_cookie_options
 
 STAFF_OR_KEY = frozenset({Kind.STAFF, Kind.API_KEY})
 FAN = frozenset({Kind.FAN})
@@ -31,17 +32,8 @@ def account_url(call: Call, account: Account) -> str:
 
 
 def _session_cookie(call: Call, session: staff.Session) -> tuple[str, str, dict[str, Any]]:
-    return (
-        SESSION_COOKIE,
-        session.token,
-        {
-            "httponly": True,
-            "samesite": "lax",
-            "path": "/",
-            "secure": call.services.settings.cookie_secure,
-            "max_age": int(staff.SESSION_TTL.total_seconds()),
-        },
-    )
+    options = session_cookie_options(call.services.settings.cookie_secure)
+    return (SESSION_COOKIE, session.token, options)
 
 
 # -- sign-up and sessions ---------------------------------------------------------------------
@@ -168,18 +160,13 @@ async def patch_account(call: Call) -> s.AccountOut:
 # -- fan tokens -------------------------------------------------------------------------------
 async def mint_fan_token(call: Call) -> s.FanTokenOut:
     body: s.FanTokenIn = call.body
-    store, account_id = call.services.store, call.params["account_id"]
-    await get_account(store, account_id)
-    fan = await fans.upsert_fan(
-        store, issuer_id=account_id, external_id=body.external_id, name=body.name, now=call.now
-    )
-    if body.tier is not None:
-        await tiers.set_member_tier(store, account_id, fan.id, body.tier, now=call.now)
-    token = await fans.mint_token(
-        store,
+    fan, token = await mint_fan_token_for(
+        call.services.store,
         call.services.secret,
-        fan=fan,
-        account_id=account_id,
+        account_id=call.params["account_id"],
+        external_id=body.external_id,
+        name=body.name,
+        tier=body.tier,
         ttl_s=body.ttl_s or call.services.settings.fan_token_ttl_s,
         now=call.now,
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -22,7 +24,7 @@ from accounts.schema import INDEXES as ACCOUNT_INDEXES
 from media.tools import check_ffmpeg, usable
 from store.clock import utc_now
 from store.engines import open_broker, open_store
-from webapp import api_accounts, idempotency, openapi, pages
+from webapp import api_accounts, housekeeping, idempotency, openapi, pages
 from webapp.api import Endpoint, routes
 from webapp.context import Services
 from webapp.headers import SecurityHeaders
@@ -111,9 +113,13 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         services = await open_services(settings, now)
         app.state.services = services
+        sweeper = asyncio.create_task(housekeeping.run_forever(services))
         try:
             yield
         finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
             await services.broker.close()
             await services.store.close()
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from starlette.requests import Request
 
@@ -43,6 +44,17 @@ class Caller:
 
 
 ANONYMOUS = Caller(Kind.ANONYMOUS)
+
+
+def session_cookie_options(secure: bool) -> dict[str, Any]:
+    """How the staff session cookie is set, by the API and by the pages alike."""
+    return {
+        "httponly": True,
+        "samesite": "lax",
+        "path": "/",
+        "secure": secure,
+        "max_age": int(staff.SESSION_TTL.total_seconds()),
+    }
 
 
 async def log_in(services: Services, *, email: str, password: str, address: str) -> Staff:

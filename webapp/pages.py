@@ -22,7 +22,14 @@ from accounts.errors import DomainError, NotFound
 from accounts.signup import sign_up
 from accounts.staff import Role
 from webapp.api_accounts import base_url
-from webapp.auth import ANONYMOUS, SESSION_COOKIE, Kind, identify
+from webapp.auth import (
+    ANONYMOUS,
+    SESSION_COOKIE,
+    Kind,
+    identify,
+    log_in,
+    session_cookie_options,
+)
 from webapp.context import Services
 
 TEMPLATES = Environment(
@@ -64,15 +71,24 @@ def _anonymous_csrf_ok(request: Request, form: dict[str, str]) -> bool:
 
 
 def _login_cookie(services: Services, response: Response, session: staff.Session) -> None:
-    response.set_cookie(
-        SESSION_COOKIE,
-        session.token,
-        httponly=True,
-        samesite="lax",
-        path="/",
-        secure=services.settings.cookie_secure,
-        max_age=int(staff.SESSION_TTL.total_seconds()),
-    )
+    options = session_cookie_options(services.settings.cookie_secure)
+    response.set_cookie(SESSION_COOKIE, session.token, **options)
+
+
+async def _anonymous_form(
+    request: Request, template: str
+) -> tuple[str, dict[str, str], Response | None]:
+    """The start of every form shown before log-in: a GET renders it with a fresh
+    double-submit token; a POST whose token does not match its cookie is refused (403)."""
+    token = _form_token(request)
+    if request.method == "GET":
+        return token, {}, _with_form_cookie(render(template, csrf_token=token, form={}), token)
+    form = await _form(request)
+    if not _anonymous_csrf_ok(request, form):
+        error = "The form expired; please submit it again."
+        page = render(template, 403, csrf_token=token, form=form, error=error)
+        return token, form, _with_form_cookie(page, token)
+    return token, form, None
 
 
 async def home(request: Request) -> Response:
@@ -81,21 +97,9 @@ async def home(request: Request) -> Response:
 
 async def signup_page(request: Request) -> Response:
     services = _services(request)
-    token = _form_token(request)
-    if request.method == "GET":
-        return _with_form_cookie(render("signup.html", csrf_token=token, form={}), token)
-    form = await _form(request)
-    if not _anonymous_csrf_ok(request, form):
-        return _with_form_cookie(
-            render(
-                "signup.html",
-                403,
-                csrf_token=token,
-                form=form,
-                error="The form expired; please submit it again.",
-            ),
-            token,
-        )
+    token, form, early = await _anonymous_form(request, "signup.html")
+    if early is not None:
+        return early
     try:
         done = await sign_up(
             services.store,
@@ -132,27 +136,15 @@ async def signup_page(request: Request) -> Response:
 
 async def login_page(request: Request) -> Response:
     services = _services(request)
-    token = _form_token(request)
-    if request.method == "GET":
-        return _with_form_cookie(render("login.html", csrf_token=token, form={}), token)
-    form = await _form(request)
-    if not _anonymous_csrf_ok(request, form):
-        return _with_form_cookie(
-            render(
-                "login.html",
-                403,
-                csrf_token=token,
-                form=form,
-                error="The form expired; please submit it again.",
-            ),
-            token,
-        )
+    token, form, early = await _anonymous_form(request, "login.html")
+    if early is not None:
+        return early
     try:
-        who = await staff.authenticate(
-            services.store,
-            services.passwords,
+        who = await log_in(
+            services,
             email=form.get("email", ""),
             password=form.get("password", ""),
+            address=request.client.host if request.client else "unknown",
         )
     except DomainError as exc:
         return _with_form_cookie(

@@ -6,14 +6,20 @@ Chromium is Debian's (``/usr/bin/chromium``), never one downloaded by ``playwrig
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Page,
+    Playwright,
+    sync_playwright,
+)
 
-from tests.e2e.support import Server, start_server
+from tests.e2e.support import Server, Servers, start_server
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -24,21 +30,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-
-
-class Servers:
-    """Starts extra servers for one test (e.g. a restart) and stops them afterwards."""
-
-    def __init__(self) -> None:
-        self.started: list[Server] = []
-
-    def start(self, data_dir: Path) -> Server:
-        running = start_server(data_dir)
-        self.started.append(running)
-        return running
-
-    def log(self) -> str:
-        return "\n".join(s.log() for s in self.started)
 
 
 @pytest.fixture(scope="session")
@@ -99,6 +90,21 @@ def context(browser: Browser, server: Server) -> Iterator[BrowserContext]:
     ctx.close()
 
 
+# Chromium logs every 4xx answer to fetch() as a console error; the tests ask for some.
+HTTP_STATUS_NOISE = "Failed to load resource: the server responded with a status of 4"
+
+
 @pytest.fixture
-def page(context: BrowserContext) -> Page:
-    return context.new_page()
+def page(context: BrowserContext) -> Iterator[Page]:
+    """A page that fails its test on uncaught script errors and console errors (e.g. CSP)."""
+    opened = context.new_page()
+    errors: list[str] = []
+    opened.on("pageerror", lambda error: errors.append(f"{error.name}: {error.message}"))
+
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type == "error" and not message.text.startswith(HTTP_STATUS_NOISE):
+            errors.append(f"console: {message.text}")
+
+    opened.on("console", on_console)
+    yield opened
+    assert not errors, f"script errors on {opened.url}: {errors}"

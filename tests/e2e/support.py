@@ -148,6 +148,21 @@ def start_server(data_dir: Path) -> Server:
     return server
 
 
+class Servers:
+    """Starts extra servers for one test (e.g. a restart) and stops them afterwards."""
+
+    def __init__(self) -> None:
+        self.started: list[Server] = []
+
+    def start(self, data_dir: Path) -> Server:
+        running = start_server(data_dir)
+        self.started.append(running)
+        return running
+
+    def log(self) -> str:
+        return "\n".join(s.log() for s in self.started)
+
+
 def screenshot(page: Page, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)

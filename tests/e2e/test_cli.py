@@ -11,9 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.conftest import Servers
 from tests.e2e.support import (
     LIFEACCOUNT,
+    Servers,
     bearer,
     follow,
     lifeaccount_env,
@@ -66,7 +66,7 @@ def test_data_survives_a_restart(tmp_path: Path, servers: Servers) -> None:
         assert r.json()["follower_count"] == 1
         page = api.get(f"/@{owner.handle}")
         assert page.status_code == 200
-        assert "1 follower" in page.text
+        assert re.search(r'id="follower-count">1</strong>\s+follower\b', page.text), page.text
 
         r = api.get(
             f"/api/v1/accounts/{owner.account_id}/wallets/{fan['fan_id']}",

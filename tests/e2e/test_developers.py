@@ -40,6 +40,7 @@ def test_every_operation_is_listed_and_try_it_sends_real_calls(
         )
     }
     assert shown == pairs
+    expect(page.get_by_role("heading", name="API keys", exact=True)).to_be_visible()
     screenshot(page, "developers")
 
     page.get_by_label("Bearer token").fill(owner.api_key)

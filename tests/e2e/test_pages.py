@@ -95,6 +95,11 @@ def test_signup_without_the_form_token_is_refused(
     expect(page.get_by_label("Handle")).to_have_value(handle)
     expect(page.get_by_label("Password")).to_have_value("")
     assert api.get(f"/@{handle}").status_code == 404
+    # The refusal hands out a fresh form token, so submitting again works.
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Create account").click()
+    expect(page.locator("#api-key")).to_have_text(KEY)
+    assert api.get(f"/@{handle}").status_code == 200
 
 
 def test_login_console_create_and_revoke_a_key(page: Page, api: httpx.Client) -> None:

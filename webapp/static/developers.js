@@ -103,6 +103,12 @@ function operation(doc, path, method, op) {
       form, send, output));
 }
 
+// Tags are lower-case words ("api keys"); CSS capitalize would print "Api Keys".
+function tagTitle(tag) {
+  const title = tag.replace(/\bapi\b/g, "API");
+  return title.charAt(0).toUpperCase() + title.slice(1);
+}
+
 async function main() {
   const doc = await (await fetch("/api/openapi.json")).json();
   const byTag = new Map();
@@ -114,7 +120,7 @@ async function main() {
     }
   }
   root.replaceChildren();
-  for (const [tag, ops] of byTag) root.append(el("h2", { class: "tag" }, tag), ...ops);
+  for (const [tag, ops] of byTag) root.append(el("h2", { class: "tag" }, tagTitle(tag)), ...ops);
 }
 
 filter.addEventListener("input", () => {
