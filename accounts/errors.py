@@ -32,6 +32,7 @@ class NotFound(DomainError):
 
     def __init__(self, noun: str, id: str, *, field: str | None = None) -> None:
         super().__init__(f"no {noun} with id {id!r}", code=f"{noun}_not_found", field=field)
+        self.id = id
 
 
 class Conflict(DomainError):

@@ -102,6 +102,15 @@ async def get_fan(store: DocumentStore, fan_id: str) -> Fan:
     return Fan.from_doc(doc)
 
 
+async def get_own_fan(store: DocumentStore, account_id: str, fan_id: str) -> Fan:
+    """A fan this account's backend minted. A brand manages only the fans it knows: another
+    brand's fan (seen, say, among its followers) is not found here."""
+    fan = await get_fan(store, fan_id)
+    if fan.issuer_id != account_id:
+        raise NotFound("fan", fan_id)
+    return fan
+
+
 async def fans_by_id(store: DocumentStore, fan_ids: list[str]) -> dict[str, Fan]:
     docs = await store.collection(FANS).find({"id": {"$in": fan_ids}})
     return {d["id"]: Fan.from_doc(d) for d in docs}

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from accounts.accounts import ACCOUNTS, Tier, get_account
 from accounts.errors import Conflict, Invalid, NotFound
-from accounts.fans import get_fan
+from accounts.fans import get_fan, get_own_fan
 from store.clock import rfc3339
 from store.port import DocumentStore, Index
 
@@ -98,7 +98,7 @@ async def set_member_tier(
 ) -> Member:
     async with store.transaction():  # against a ladder change removing the rank meanwhile
         account = await get_account(store, account_id)
-        await get_fan(store, fan_id)
+        await get_own_fan(store, account_id, fan_id)
         names = {t.rank: t.name for t in account.tiers}
         if rank not in names:
             raise Invalid(

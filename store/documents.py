@@ -6,6 +6,7 @@ import base64
 import copy
 import hashlib
 import json
+import math
 import re
 from typing import Any
 
@@ -154,9 +155,23 @@ def decode_cursor(cursor: str, sort: list[SortKey]) -> list[Any]:
     if tag != _sort_tag(sort) or not isinstance(values, list) or len(values) != len(sort):
         raise InvalidCursorError("the cursor belongs to a different listing")
     for value in values:
-        if value is not None and not isinstance(value, str | int | float):
+        if value is not None and not storable_scalar(value):
             raise InvalidCursorError("the cursor is not one this server issued")
     return values
+
+
+INT64 = (-(2**63), 2**63 - 1)
+
+
+def storable_scalar(value: Any) -> bool:
+    """A string, or a number every engine can hold: a 64-bit integer or a finite float."""
+    if isinstance(value, str):
+        return True
+    if isinstance(value, int):
+        return INT64[0] <= value <= INT64[1]
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return False
 
 
 def keyset_filter(filter: Filter, sort: list[SortKey], values: list[Any]) -> Filter:

@@ -31,6 +31,7 @@ from store.documents import (
     encode_cursor,
     full_sort,
     keyset_filter,
+    storable_scalar,
     upsert_seed,
 )
 from store.port import (
@@ -72,6 +73,8 @@ def _expr(field: str) -> str:
 def _param(value: Any) -> Any:
     if isinstance(value, bool):
         return int(value)
+    if not storable_scalar(value):
+        raise InvalidQueryError(f"{value!r} is outside what a filter can compare")
     return value
 
 

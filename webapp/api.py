@@ -9,7 +9,7 @@ Handlers stay thin: they get a parsed :class:`Call` and return a pydantic model 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -22,7 +22,7 @@ from starlette.routing import Route
 from accounts.errors import DomainError, NotFound
 from accounts.staff import Role, role_of
 from store.port import InvalidCursorError
-from webapp.auth import CSRF_HEADER, SAFE_METHODS, Caller, Kind, identify
+from webapp.auth import CSRF_HEADER, SAFE_METHODS, Caller, Kind, TooManyAttempts, identify
 from webapp.context import Services
 from webapp.problems import FieldError, Problem, bad_request, problem_response
 
@@ -179,8 +179,14 @@ def parse_query(request: Request, model: type[BaseModel] | None) -> Any:
         raise validation_problem(exc) from None
 
 
-async def authorize(endpoint: Endpoint, call: Call) -> None:
-    caller, services = call.caller, call.services
+async def authorize(
+    endpoint: Endpoint,
+    request: Request,
+    services: Services,
+    caller: Caller,
+    params: Mapping[str, str],
+) -> None:
+    """Refuse a caller this route does not take, before its body is read or parsed."""
     if caller.kind not in endpoint.allow:
         accepted = ", ".join(k.value.replace("_", " ") for k in sorted(endpoint.allow))
         if caller.kind is Kind.ANONYMOUS:
@@ -198,8 +204,8 @@ async def authorize(endpoint: Endpoint, call: Call) -> None:
             f"a {caller.kind.value.replace('_', ' ')} cannot call this route; it takes: {accepted}",
             field="Authorization",
         )
-    if caller.kind is Kind.STAFF and call.request.method not in SAFE_METHODS:
-        sent = call.request.headers.get(CSRF_HEADER)
+    if caller.kind is Kind.STAFF and request.method not in SAFE_METHODS:
+        sent = request.headers.get(CSRF_HEADER)
         if not sent or sent != caller.csrf_token:
             raise Problem(
                 403,
@@ -208,7 +214,7 @@ async def authorize(endpoint: Endpoint, call: Call) -> None:
                 "send the session's csrf_token in the X-CSRF-Token header",
                 field="X-CSRF-Token",
             )
-    account_id = call.params.get("account_id")
+    account_id = params.get("account_id")
     if account_id is None:
         return
     if caller.kind is Kind.API_KEY and caller.account_id != account_id:
@@ -270,7 +276,8 @@ def _check_idempotency_key(request: Request, endpoint: Endpoint) -> str | None:
     return key
 
 
-def route(endpoint: Endpoint) -> Route:
+def handler(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
+    """The request handler of one operation: every check, then the endpoint's own handler."""
     # Fail closed: a staff route on an account's path must say which roles may call it.
     if (
         Kind.STAFF in endpoint.allow
@@ -282,20 +289,16 @@ def route(endpoint: Endpoint) -> Route:
 
     async def app(request: Request) -> Response:
         services: Services = request.app.state.services
+        params: dict[str, str] = dict(request.path_params)
         try:
-            caller = await identify(request, services)
+            caller = await _identify(request, services)
+            # Who may call comes first: a caller refused here learns nothing about the body
+            # and costs no parsing.
+            await authorize(endpoint, request, services, caller, params)
             key = _check_idempotency_key(request, endpoint)
             body, raw = await parse_body(request, endpoint.body, services.settings.max_body_bytes)
-            call = Call(
-                request,
-                services,
-                caller,
-                dict(request.path_params),
-                body,
-                parse_query(request, endpoint.query),
-                key,
-            )
-            await authorize(endpoint, call)
+            query = parse_query(request, endpoint.query)
+            call = Call(request, services, caller, params, body, query, key)
             if key is None:
                 return await _run(endpoint, call)
             return await services.idempotency.run(
@@ -306,7 +309,7 @@ def route(endpoint: Endpoint) -> Route:
                 run=lambda: _run(endpoint, call),
             )
         except DomainError as exc:
-            return problem_response(Problem.from_domain(exc), request.url.path)
+            return problem_response(_domain_problem(exc, params), request.url.path)
         except Problem as exc:
             return problem_response(exc, request.url.path)
         except InvalidCursorError as exc:
@@ -317,7 +320,31 @@ def route(endpoint: Endpoint) -> Route:
                 request.url.path,
             )
 
-    return Route(endpoint.path, app, methods=[endpoint.method], name=endpoint.operation_id)
+    return app
+
+
+async def _identify(request: Request, services: Services) -> Caller:
+    try:
+        return await identify(request, services)
+    except DomainError as exc:
+        # Every credential identify can refuse came in the Authorization header (a stale
+        # session cookie is no credential: it leaves the caller anonymous).
+        problem = Problem.from_domain(exc)
+        problem.field = problem.field or "Authorization"
+        raise problem from None
+
+
+def _domain_problem(exc: DomainError, params: Mapping[str, str]) -> Problem:
+    """The problem for a domain error; a 404 without a field names the path parameter that
+    held the missing id (the domain knows the id, the client sent it as e.g. ``fan_id``)."""
+    problem = Problem.from_domain(exc)
+    if isinstance(exc, TooManyAttempts):
+        problem.headers["Retry-After"] = str(exc.retry_after)  # RFC 6585 §4
+    if problem.field is None and isinstance(exc, NotFound):
+        named = [name for name, value in params.items() if value == exc.id]
+        if len(named) == 1:
+            problem.field = named[0]
+    return problem
 
 
 async def _run(endpoint: Endpoint, call: Call) -> Response:
@@ -335,4 +362,25 @@ async def _run(endpoint: Endpoint, call: Call) -> Response:
 
 
 def routes(endpoints: Sequence[Endpoint]) -> list[Route]:
-    return [route(e) for e in endpoints]
+    """One Starlette route per path, dispatching on the method, so a wrong method answers 405
+    with an ``Allow`` header that lists every method of the path (RFC 9110 §15.5.6), not
+    only those of the first route that matched the path."""
+    by_path: dict[str, dict[str, Endpoint]] = {}
+    for e in endpoints:
+        methods = by_path.setdefault(e.path, {})
+        if e.method in methods:
+            raise ValueError(f"{e.method} {e.path} is in the endpoint table twice")
+        methods[e.method] = e
+    return [_route(path, methods) for path, methods in by_path.items()]
+
+
+def _route(path: str, endpoints: dict[str, Endpoint]) -> Route:
+    handlers = {method: handler(e) for method, e in endpoints.items()}
+    if "GET" in handlers:
+        handlers["HEAD"] = handlers["GET"]
+
+    async def dispatch(request: Request) -> Response:
+        return await handlers[request.method](request)
+
+    name = "|".join(e.operation_id for e in endpoints.values())
+    return Route(path, dispatch, methods=list(endpoints), name=name)

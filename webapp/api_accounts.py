@@ -191,7 +191,7 @@ async def revoke_fan_tokens(call: Call) -> s.RevokedOut:
         call.params["account_id"],
         call.params["fan_id"],
     )
-    await fans.get_fan(store, fan_id)
+    await fans.get_own_fan(store, account_id, fan_id)
     count = await fans.revoke_fan_tokens(store, account_id=account_id, fan_id=fan_id, now=call.now)
     return s.RevokedOut(revoked=count)
 
@@ -286,7 +286,7 @@ async def credit_wallet(call: Call) -> s.BalanceOut:
         call.params["account_id"],
         call.params["fan_id"],
     )
-    await fans.get_fan(store, fan_id)
+    await fans.get_own_fan(store, account_id, fan_id)
     assert call.idempotency_key is not None
     move = await ledger.transfer(
         store,

@@ -48,6 +48,13 @@ REASONS = {
     415: "Body is not application/json",
     422: "A field is not valid",
     428: "An Idempotency-Key header is required",
+    429: "Too many attempts; wait the Retry-After seconds",
+}
+RETRY_AFTER = {
+    "Retry-After": {
+        "description": "seconds to wait before trying again",
+        "schema": {"type": "integer", "minimum": 1},
+    }
 }
 _SECURITY: dict[Kind, dict[str, list[str]]] = {
     Kind.STAFF: {"staffSession": []},
@@ -57,9 +64,10 @@ _SECURITY: dict[Kind, dict[str, list[str]]] = {
 
 
 def _error_statuses(endpoint: Endpoint) -> list[int]:
-    codes = set(endpoint.errors) | {401}
+    # Every route reads its body under the size limit, even one that takes none.
+    codes = set(endpoint.errors) | {401, 413}
     if endpoint.body is not None:
-        codes |= {400, 413, 415, 422}
+        codes |= {400, 415, 422}
     else:
         codes |= {422}  # a body sent to a route that takes none
     if endpoint.query is not None:
@@ -156,6 +164,8 @@ def build(endpoints: Sequence[Endpoint], *, title: str, version: str) -> dict[st
                     "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
                 },
             }
+            if code == 429:
+                op["responses"][str(code)]["headers"] = RETRY_AFTER
         security = [_SECURITY[k] for k in sorted(e.allow) if k in _SECURITY]
         if Kind.ANONYMOUS in e.allow:
             security.append({})

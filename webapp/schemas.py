@@ -14,7 +14,16 @@ from accounts.ledger import MAX_POINTS
 
 Points = Annotated[int, Field(ge=1, le=MAX_POINTS, description="whole points, 1 to 10^9")]
 Rank = Annotated[int, Field(ge=0, le=1000, description="a tier rank; 0 is every fan's default")]
-Email = Annotated[str, Field(min_length=3, max_length=254, examples=["owner@brand.example"])]
+# The shape accounts.staff.normalize_email accepts, documented so clients can check it first.
+Email = Annotated[
+    str,
+    Field(
+        min_length=3,
+        max_length=254,
+        pattern=r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$",
+        examples=["owner@brand.example"],
+    ),
+]
 Password = Annotated[str, Field(min_length=8, max_length=256, examples=["correct horse battery"])]
 Handle = Annotated[
     str,
@@ -81,7 +90,9 @@ class SignupOut(Out):
 
 class SessionIn(In):
     email: Email
-    password: Annotated[str, Field(min_length=1, max_length=256)]
+    password: Annotated[
+        str, Field(min_length=1, max_length=256, examples=["correct horse battery"])
+    ]
 
 
 class MembershipOut(Out):

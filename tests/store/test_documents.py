@@ -277,3 +277,14 @@ def test_keyset_with_mixed_directions() -> None:
             },
         ]
     }
+
+
+@pytest.mark.parametrize("value", [10**30, -(10**30), float("nan"), float("inf"), [1], {"a": 1}])
+def test_a_cursor_holding_values_no_engine_can_compare_is_refused(value: object) -> None:
+    keys = full_sort([("at", -1)])
+    issued = encode_cursor({"id": "x", "at": "2026-01-01"}, keys)
+    tag, _ = json.loads(base64.urlsafe_b64decode(issued + "=" * (-len(issued) % 4)))
+    raw = json.dumps([tag, [value, "x"]]).encode()
+    cursor = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    with pytest.raises(InvalidCursorError):
+        decode_cursor(cursor, keys)

@@ -276,3 +276,28 @@ async def test_staff_of_one_account_cannot_touch_another(client: httpx.AsyncClie
         f"/api/v1/accounts/{b.account_id}", json={"bio": "x"}, headers=a.key_headers
     )
     assert r.status_code == 403 and r.json()["code"] == "wrong_account"
+
+
+async def test_a_brand_manages_only_the_fans_it_minted(client: httpx.AsyncClient) -> None:
+    a = await sign_up(client)
+    b = await sign_up(client)
+    fan_b = await mint(client, b, "shared-user")
+    base = f"/api/v1/accounts/{a.account_id}"
+    # Brand A can see fan B among its followers, but cannot set its tier or grant it points.
+    await client.post(f"{base}/follow", headers=bearer(fan_b["token"]))
+    followers = await client.get(f"{base}/followers", headers=a.key_headers)
+    assert [f["fan_id"] for f in followers.json()["items"]] == [fan_b["fan_id"]]
+    for method, path, body, extra in [
+        ("PUT", f"{base}/members/{fan_b['fan_id']}", {"tier": 0}, {}),
+        (
+            "POST",
+            f"{base}/wallets/{fan_b['fan_id']}/credits",
+            {"points": 5, "reason": "x"},
+            {"Idempotency-Key": "k"},
+        ),
+        ("POST", f"{base}/fans/{fan_b['fan_id']}/revoke-tokens", None, {}),
+    ]:
+        r = await client.request(method, path, json=body, headers={**a.key_headers, **extra})
+        assert r.status_code == 404, (path, r.text)
+        assert (r.json()["code"], r.json()["field"]) == ("fan_not_found", "fan_id")
+    assert (await client.get("/api/v1/me", headers=bearer(fan_b["token"]))).status_code == 200

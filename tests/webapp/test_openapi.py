@@ -1,0 +1,317 @@
+"""The OpenAPI document (DESIGN §4): valid OpenAPI 3.1, every /api/v1 route in it with its
+method, bodies and answers described, and real answers that match what it says."""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import jsonschema_rs
+import pytest
+
+# The official OpenAPI 3.1 schema (OAI/OpenAPI-Specification schemas/v3.1, 2022-10-07) as
+# schemathesis bundles it; openapi-spec-validator is not a dependency of this project.
+from schemathesis.specs.openapi.definitions import OPENAPI_31
+from starlette.applications import Starlette
+from starlette.routing import Route, WebSocketRoute
+
+from tests.conftest import Brand, bearer, mint, sign_up
+from webapp.app import ENDPOINTS
+
+DIALECT = "https://json-schema.org/draft/2020-12/schema"
+METHODS = ("get", "put", "post", "delete", "patch")
+OAS31 = jsonschema_rs.Draft202012Validator(OPENAPI_31)
+
+
+@pytest.fixture
+async def doc(client: httpx.AsyncClient) -> dict[str, Any]:
+    r = await client.get("/api/openapi.json")
+    assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+    body: dict[str, Any] = r.json()
+    return body
+
+
+def operations(doc: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    for path, item in doc["paths"].items():
+        for method, op in item.items():
+            if method in METHODS:
+                yield path, method, op
+
+
+def schema_objects(doc: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every Schema Object in the document, with where it is."""
+    for name, schema in doc["components"]["schemas"].items():
+        yield f"components.schemas.{name}", schema
+    for path, method, op in operations(doc):
+        for p in op.get("parameters", []):
+            yield f"{method} {path} parameter {p['name']}", p["schema"]
+        holders = [("requestBody", op.get("requestBody", {}))]
+        holders += [(f"responses.{s}", a) for s, a in op.get("responses", {}).items()]
+        for where, holder in holders:
+            for media, content in holder.get("content", {}).items():
+                yield f"{method} {path} {where} {media}", content["schema"]
+
+
+def refs(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "$ref" and isinstance(value, str):
+                yield value
+            else:
+                yield from refs(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from refs(item)
+
+
+def resolve(doc: dict[str, Any], ref: str) -> Any:
+    assert ref.startswith("#/"), ref
+    node: Any = doc
+    for part in ref[2:].split("/"):
+        node = node[part.replace("~1", "/").replace("~0", "~")]
+    return node
+
+
+def problems_with(doc: dict[str, Any]) -> list[str]:
+    """What makes ``doc`` not a valid OpenAPI 3.1 document, or nothing."""
+    found = [f"{e.instance_path}: {e.message}" for e in OAS31.iter_errors(doc)]
+    for where, schema in schema_objects(doc):
+        try:
+            jsonschema_rs.meta.validate({"$schema": DIALECT, **schema})
+        except jsonschema_rs.ValidationError as exc:
+            found.append(f"{where}: {exc.message}")
+    for ref in refs(doc):
+        try:
+            resolve(doc, ref)
+        except (KeyError, AssertionError):
+            found.append(f"unresolved $ref {ref}")
+    ids = [op["operationId"] for _, _, op in operations(doc)]
+    found += [f"operationId {i} twice" for i in {i for i in ids if ids.count(i) > 1}]
+    for path, method, op in operations(doc):
+        declared = {p["name"] for p in op.get("parameters", []) if p["in"] == "path"}
+        if declared != set(re.findall(r"{(\w+)}", path)):
+            found.append(f"{method} {path}: path parameters {sorted(declared)}")
+    return found
+
+
+async def test_the_document_is_valid_openapi_3_1(doc: dict[str, Any]) -> None:
+    assert doc["openapi"].startswith("3.1.")
+    assert problems_with(doc) == []
+
+
+async def test_the_validation_catches_a_broken_document(doc: dict[str, Any]) -> None:
+    """The check above is not vacuous: each kind of breakage is reported."""
+    broken = copy.deepcopy(doc)
+    first = next(iter(broken["paths"].values()))
+    next(op for m, op in first.items() if m in METHODS)["parameters"] = [
+        {"name": "x", "in": "body", "schema": {"type": "string"}}
+    ]
+    broken["components"]["schemas"]["Problem"]["type"] = "objekt"
+    broken["components"]["schemas"]["TierOut"]["properties"]["rank"]["$ref"] = "#/nope"
+    found = problems_with(broken)
+    assert any("'parameters', 0, 'in'" in f for f in found), found
+    assert any("components.schemas.Problem" in f for f in found), found
+    assert "unresolved $ref #/nope" in found
+
+
+async def test_every_api_route_is_documented_with_its_method(
+    app: Starlette, doc: dict[str, Any]
+) -> None:
+    served: set[tuple[str, str]] = set()
+    for r in app.routes:
+        path = getattr(r, "path", "")
+        if not path.startswith("/api/v1/") or isinstance(r, WebSocketRoute):
+            continue  # OpenAPI describes HTTP only; the room channel is in DESIGN §5
+        assert isinstance(r, Route), f"{path} is served by a {type(r).__name__}"
+        assert r.methods, path
+        served |= {(path, m.lower()) for m in r.methods if m != "HEAD"}
+    documented = {(path, method) for path, method, _ in operations(doc)}
+    assert served, "no /api/v1 route found"
+    assert served == documented
+
+
+async def test_bodies_and_answers_have_schemas(doc: dict[str, Any]) -> None:
+    takes_body = {(e.path, e.method.lower()) for e in ENDPOINTS if e.body is not None}
+    for path, method, op in operations(doc):
+        if (path, method) in takes_body:
+            body = op["requestBody"]
+            assert body["required"] is True
+            assert set(body["content"]) == {"application/json"}
+            assert "$ref" in body["content"]["application/json"]["schema"]
+        else:
+            assert "requestBody" not in op, (method, path)
+        assert any(s.startswith("2") for s in op["responses"]), (method, path)
+        for status, answer in op["responses"].items():
+            if status == "204":
+                assert "content" not in answer
+            elif status.startswith("2"):
+                assert set(answer["content"]) == {"application/json"}, (method, path, status)
+                assert "$ref" in answer["content"]["application/json"]["schema"]
+            else:
+                schema = answer["content"]["application/problem+json"]["schema"]
+                assert schema == {"$ref": "#/components/schemas/Problem"}
+        assert op["security"], (method, path)
+        assert {"401", "422"} <= set(op["responses"]), (method, path)
+
+
+@dataclass
+class Checker:
+    """Calls the API and checks each answer against the documented one."""
+
+    client: httpx.AsyncClient
+    doc: dict[str, Any]
+    called: set[tuple[str, str, str]] = field(default_factory=set)
+
+    async def __call__(
+        self, method: str, template: str, expect: int, path: dict[str, str] | None = None, **kw: Any
+    ) -> Any:
+        self.client.cookies.clear()
+        r = await self.client.request(method, template.format(**(path or {})), **kw)
+        assert r.status_code == expect, r.text
+        op = self.doc["paths"][template][method.lower()]
+        answer = op["responses"].get(str(r.status_code))
+        assert answer is not None, f"{method} {template} answered an undocumented {expect}"
+        self.called.add((method.lower(), template, str(r.status_code)))
+        for header, spec in answer.get("headers", {}).items():
+            value = r.headers[header]
+            assert jsonschema_rs.is_valid(spec["schema"], int(value) if value.isdigit() else value)
+        if "content" not in answer:
+            assert r.content == b""
+            return None
+        (media, content), *_ = answer["content"].items()
+        assert r.headers["content-type"] == media
+        schema = {**content["schema"], "components": self.doc["components"]}
+        errors = [e.message for e in jsonschema_rs.validator_for(schema).iter_errors(r.json())]
+        assert errors == [], (method, template, r.json())
+        return r.json()
+
+
+async def test_real_answers_match_their_documented_schemas(
+    client: httpx.AsyncClient, doc: dict[str, Any]
+) -> None:
+    call = Checker(client, doc)
+    password = "correct horse battery"
+    signed = await call(
+        "POST",
+        "/api/v1/signup",
+        201,
+        json={
+            "email": "o@tea.example",
+            "password": password,
+            "account": {"name": "Tea", "handle": "tea"},
+        },
+    )
+    a = {"account_id": signed["account"]["id"]}
+    key = bearer(signed["api_key"])
+    login = await call(
+        "POST", "/api/v1/session", 200, json={"email": "o@tea.example", "password": password}
+    )
+    staff = {"Cookie": f"la_session={client.cookies.get('la_session')}"}
+    assert staff["Cookie"] != "la_session=None"
+    staff_w = {**staff, "X-CSRF-Token": login["csrf_token"]}
+    await call("GET", "/api/v1/session", 200, headers=staff)
+    acc = "/api/v1/accounts/{account_id}"
+    await call("GET", acc, 200, a)
+    await call("GET", acc, 200, a, headers=key)
+    await call("GET", acc, 200, a, headers=staff)
+    await call("PATCH", acc, 200, a, json={"bio": "hi", "keywords": ["tea"]}, headers=staff_w)
+    token = await call(
+        "POST", acc + "/fan-tokens", 201, a, json={"external_id": "u1", "name": "Lily"}, headers=key
+    )
+    fan = bearer(token["token"])
+    af = {**a, "fan_id": token["fan_id"]}
+    await call("GET", acc, 200, a, headers=fan)
+    await call("GET", acc + "/tiers", 200, a)
+    tiers = {"tiers": [{"rank": 0, "name": "fan"}, {"rank": 1, "name": "gold"}]}
+    await call("PUT", acc + "/tiers", 200, a, json=tiers, headers=key)
+    await call("PUT", acc + "/members/{fan_id}", 200, af, json={"tier": 1}, headers=key)
+    await call("GET", acc + "/members/{fan_id}", 200, af, headers=key)
+    await call("POST", acc + "/follow", 200, a, headers=fan)
+    await call("GET", acc + "/followers", 200, a, headers=key)
+    await call("GET", acc + "/followers", 200, a, params={"limit": 1}, headers=staff)
+    await call("GET", "/api/v1/me/follows", 200, headers=fan)
+    await call("DELETE", acc + "/follow", 200, a, headers=fan)
+    credit = {"points": 10, "reason": "order 1"}
+    idem = {**key, "Idempotency-Key": "c-1"}
+    await call("POST", acc + "/wallets/{fan_id}/credits", 201, af, json=credit, headers=idem)
+    await call("POST", acc + "/wallets/{fan_id}/credits", 201, af, json=credit, headers=idem)
+    await call("GET", acc + "/wallets/{fan_id}", 200, af, headers=key)
+    await call("POST", acc + "/budget/credits", 201, a, json={"points": 100}, headers=idem)
+    await call("GET", acc + "/ledger", 200, a, params={"book": "budget"}, headers=key)
+    await call("GET", "/api/v1/me", 200, headers=fan)
+    await call("GET", "/api/v1/me/wallets", 200, headers=fan)
+    made = await call("POST", acc + "/api-keys", 201, a, json={"name": "orders"}, headers=staff_w)
+    await call("GET", acc + "/api-keys", 200, a, headers=key)
+    await call("DELETE", acc + "/api-keys/{key_id}", 200, {**a, "key_id": made["id"]}, headers=key)
+    await call("GET", acc + "/staff", 200, a, headers=staff)
+    invite = {"email": "ed@tea.example", "role": "editor"}
+    inv = await call("POST", acc + "/invitations", 201, a, json=invite, headers=key)
+    await call("GET", acc + "/invitations", 200, a, headers=staff)
+    await call(
+        "POST",
+        "/api/v1/invitations/accept",
+        201,
+        json={"token": inv["token"], "password": password},
+    )
+    other = await call(
+        "POST", acc + "/invitations", 201, a, json=invite | {"email": "x@tea.example"}, headers=key
+    )
+    await call(
+        "DELETE",
+        acc + "/invitations/{invitation_id}",
+        204,
+        {**a, "invitation_id": other["id"]},
+        headers=key,
+    )
+    # Problems are documented answers too.
+    await call("GET", acc, 404, {"account_id": "acc_nope"})
+    await call("PATCH", acc, 422, a, json={"bio": 5}, headers=key)
+    await call(
+        "POST", acc + "/fan-tokens", 403, a, json={"external_id": "u", "name": "n"}, headers=fan
+    )
+    await call("POST", acc + "/budget/credits", 428, a, json={"points": 1}, headers=key)
+    await call("POST", acc + "/budget/credits", 415, a, content=b"points=1", headers=idem)
+    await call(
+        "POST",
+        acc + "/budget/credits",
+        400,
+        a,
+        content=b"{",
+        headers={**idem, "Content-Type": "application/json"},
+    )
+    await call("GET", acc + "/followers", 400, a, params={"cursor": "x"}, headers=key)
+    await call(
+        "PUT", acc + "/tiers", 409, a, json={"tiers": [{"rank": 0, "name": "fan"}]}, headers=key
+    )
+    await call("POST", acc + "/follow", 413, a, content=b"x" * (2 << 20), headers=fan)
+    await call(
+        "DELETE", acc + "/fan-tokens/{token_id}", 204, {**a, "token_id": token["id"]}, headers=key
+    )
+    await call("POST", acc + "/fans/{fan_id}/revoke-tokens", 200, af, headers=key)
+    await call("DELETE", "/api/v1/session", 204, headers=staff_w)
+    await call("GET", "/api/v1/session", 401, headers=staff)
+    await call("GET", "/api/v1/me", 401, headers=fan)
+    wrong = {"email": "o@tea.example", "password": "not the password"}
+    for _ in range(10):
+        await call("POST", "/api/v1/session", 401, json=wrong)
+    await call("POST", "/api/v1/session", 429, json=wrong)
+    every_success = {
+        (method, path)
+        for path, method, op in operations(doc)
+        if any(s.startswith("2") for s in op["responses"])
+    }
+    assert {(m, p) for m, p, s in call.called if s.startswith("2")} == every_success
+
+
+async def test_a_second_brand_sees_the_same_document(
+    client: httpx.AsyncClient, brand: Brand, doc: dict[str, Any]
+) -> None:
+    """The document is public and the same for every caller."""
+    other = await sign_up(client)
+    fan = await mint(client, brand)
+    for headers in ({}, brand.key_headers, other.key_headers, bearer(fan["token"])):
+        assert (await client.get("/api/openapi.json", headers=headers)).json() == doc
