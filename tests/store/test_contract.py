@@ -801,3 +801,21 @@ async def test_bad_collection_and_index_names_are_refused(store: DocumentStore) 
     with pytest.raises(InvalidQueryError):
         await store.ensure_indexes([Index(INJECTION, ("a",))])
     assert await store.collection("things").count({}) == 1
+
+
+async def test_sqlite_checkpoints_off_the_writer_and_truncates_the_wal_on_close(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "wal.db"
+    engine = SQLiteStore(path)
+    for i in range(50):
+        await engine.collection("items").insert({"id": f"i{i}", "n": i})
+    wal = Path(f"{path}-wal")
+    assert wal.stat().st_size > 0  # the writer itself never checkpoints
+    in_wal, copied = await engine.checkpoint()
+    assert in_wal > 0 and copied == in_wal
+    await engine.close()
+    assert not wal.exists() or wal.stat().st_size == 0
+    reopened = SQLiteStore(path)
+    assert await reopened.collection("items").count({}) == 50
+    await reopened.close()
