@@ -126,7 +126,7 @@ async def create_account(store: DocumentStore, *, name: str, handle: str, now: d
     doc = {
         "id": new_id("acc"),
         "handle": handle,
-        "name": _clean_name(name, "account.name"),
+        "name": clean_name(name, "account.name"),
         "bio": "",
         "avatar_url": None,
         "follower_count": 0,
@@ -144,10 +144,21 @@ async def create_account(store: DocumentStore, *, name: str, handle: str, now: d
     return Account.from_doc(doc)
 
 
-def _clean_name(name: str, field: str) -> str:
+MAX_NAME = 60
+MAX_BIO = 500
+MAX_KEYWORD = 20
+
+
+def clean_name(name: str, field: str, *, longest: int = MAX_NAME) -> str:
+    """Collapse whitespace; a name must keep a visible character and fit ``longest``.
+
+    The HTTP schemas document the same limits; the domain holds them so that every entry
+    point (API, forms, later imports) keeps to them."""
     value = " ".join(name.split())
-    if not value:
+    if not value or not any(ch.isprintable() and not ch.isspace() for ch in value):
         raise Invalid("a name cannot be blank", field=field)
+    if len(value) > longest:
+        raise Invalid(f"at most {longest} characters", field=field)
     return value
 
 
@@ -178,8 +189,10 @@ async def update_profile(
 ) -> Account:
     changes: dict[str, Any] = {"updated_at": rfc3339(now)}
     if name is not None:
-        changes["name"] = _clean_name(name, "name")
+        changes["name"] = clean_name(name, "name")
     if bio is not None:
+        if len(bio) > MAX_BIO:
+            raise Invalid(f"a bio has at most {MAX_BIO} characters", field="bio")
         changes["bio"] = bio.strip()
     if avatar_url is not None:
         parts = urlsplit(avatar_url)
@@ -187,15 +200,18 @@ async def update_profile(
             raise Invalid("avatar_url must be an http(s) URL", field="avatar_url")
         changes["avatar_url"] = avatar_url
     if embed_origins is not None:
+        if len(embed_origins) > MAX_ORIGINS:
+            raise Invalid(f"at most {MAX_ORIGINS} origins", field="embed_origins")
         origins = [
             normalize_origin(o, field=f"embed_origins.{i}") for i, o in enumerate(embed_origins)
         ]
         changes["embed_origins"] = list(dict.fromkeys(origins))
     if keywords is not None:
-        cleaned = [" ".join(k.split()) for k in keywords]
-        for i, keyword in enumerate(cleaned):
-            if not keyword:
-                raise Invalid("a keyword cannot be blank", field=f"keywords.{i}")
+        if len(keywords) > MAX_KEYWORDS:
+            raise Invalid(f"at most {MAX_KEYWORDS} keywords", field="keywords")
+        cleaned = [
+            clean_name(k, f"keywords.{i}", longest=MAX_KEYWORD) for i, k in enumerate(keywords)
+        ]
         changes["keywords"] = list(dict.fromkeys(cleaned))
     doc = await store.collection(ACCOUNTS).update_one({"id": account_id}, {"$set": changes})
     if doc is None:

@@ -7,14 +7,13 @@ cost tens of milliseconds on every API call).
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from accounts.errors import Invalid, NotFound, Unauthorized
+from accounts.tokens import digest, same
 from store.clock import rfc3339
 from store.ids import new_id
 from store.port import DocumentStore, Index
@@ -48,10 +47,6 @@ class ApiKey:
         )
 
 
-def _digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
 async def create_key(store: DocumentStore, *, account_id: str, name: str, now: datetime) -> ApiKey:
     active = await store.collection(API_KEYS).count({"account_id": account_id, "revoked_at": None})
     if active >= MAX_ACTIVE:
@@ -67,7 +62,7 @@ async def create_key(store: DocumentStore, *, account_id: str, name: str, now: d
         "id": key_id,
         "account_id": account_id,
         "name": name.strip() or "default",
-        "digest": _digest(secret),
+        "digest": digest(secret),
         "hint": f"{PREFIX}…{secret[-4:]}",
         "created_at": rfc3339(now),
         "revoked_at": None,
@@ -86,7 +81,7 @@ async def authenticate_key(store: DocumentStore, token: str) -> ApiKey:
     if len(key_part) != 26 or not secret:
         raise Unauthorized("the API key is malformed", code="api_key_invalid")
     doc = await store.collection(API_KEYS).get(f"key_{key_part}")
-    if doc is None or not hmac.compare_digest(doc["digest"], _digest(secret)):
+    if doc is None or not same(doc["digest"], digest(secret)):
         raise Unauthorized("the API key is not valid", code="api_key_invalid")
     if doc.get("revoked_at"):
         raise Unauthorized(

@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from accounts.errors import NotFound, Unauthorized
+from accounts.accounts import clean_name
+from accounts.errors import Invalid, NotFound, Unauthorized
+from accounts.tokens import same
 from store.clock import rfc3339
 from store.ids import new_id
 from store.port import DocumentStore, DuplicateKeyError, Index
@@ -74,12 +76,18 @@ def _unb64(text: str) -> bytes:
 
 
 def _sign(secret: bytes, payload: str) -> str:
-    return _b64(hmac.new(secret, payload.encode(), hashlib.sha256).digest())
+    # The deployment's key will sign other things too (drop certificates): the purpose
+    # prefix keeps a signature made for one from ever verifying as another.
+    message = b"lifeaccount fan-token v1|" + payload.encode()
+    return _b64(hmac.new(secret, message, hashlib.sha256).digest())
 
 
 async def upsert_fan(
     store: DocumentStore, *, issuer_id: str, external_id: str, name: str, now: datetime
 ) -> Fan:
+    if not external_id.strip():
+        raise Invalid("an external_id cannot be blank", field="external_id")
+    name = clean_name(name, "name")
     fans = store.collection(FANS)
     filter = {"issuer_id": issuer_id, "external_id": external_id}
     update = {
@@ -154,7 +162,7 @@ async def verify_token(
     store: DocumentStore, secret: bytes, token: str, *, now: datetime
 ) -> FanIdentity:
     payload, dot, signature = token.removeprefix(PREFIX).partition(".")
-    if not dot or not hmac.compare_digest(signature, _sign(secret, payload)):
+    if not dot or not same(signature, _sign(secret, payload)):
         raise Unauthorized("the fan token is not valid", code="token_invalid")
     try:
         claims = json.loads(_unb64(payload))

@@ -17,6 +17,7 @@ from typing import Any
 
 from accounts.accounts import get_account
 from accounts.errors import Conflict, Invalid
+from accounts.fans import get_own_fan
 from store.clock import rfc3339
 from store.ids import new_id
 from store.port import DocumentStore, Index
@@ -110,7 +111,7 @@ async def transfer(
         if done is not None:
             entry = Entry.from_doc(done)
             if (entry.debit, entry.credit, entry.points) != (debit, credit, points):
-                raise Conflict(
+                raise Invalid(
                     "this idempotency key already moved other points; use a new key",
                     code="idempotency_key_reused",
                     field="Idempotency-Key",
@@ -160,6 +161,56 @@ async def transfer(
         }
         await entries.insert(doc)
     return Movement(Entry.from_doc(doc), credited["balance"], repeat=False)
+
+
+async def credit_wallet(
+    store: DocumentStore,
+    *,
+    account_id: str,
+    fan_id: str,
+    points: int,
+    reason: str,
+    reference: str | None,
+    idempotency_key: str,
+    now: datetime,
+) -> Movement:
+    """The brand grants points to one of its own fans (issued → wallet)."""
+    await get_own_fan(store, account_id, fan_id)
+    return await transfer(
+        store,
+        account_id=account_id,
+        debit=ISSUED,
+        credit=wallet(fan_id),
+        points=points,
+        reason=reason,
+        reference=reference or idempotency_key,
+        idempotency_key=f"wallet-credit:{fan_id}:{idempotency_key}",
+        now=now,
+    )
+
+
+async def credit_budget(
+    store: DocumentStore,
+    *,
+    account_id: str,
+    points: int,
+    reason: str | None,
+    reference: str | None,
+    idempotency_key: str,
+    now: datetime,
+) -> Movement:
+    """The brand adds points to its budget for red packets (issued → budget)."""
+    return await transfer(
+        store,
+        account_id=account_id,
+        debit=ISSUED,
+        credit=BUDGET,
+        points=points,
+        reason=reason or "budget top-up",
+        reference=reference or idempotency_key,
+        idempotency_key=f"budget-credit:{idempotency_key}",
+        now=now,
+    )
 
 
 async def balance(store: DocumentStore, account_id: str, book: str) -> int:

@@ -9,19 +9,31 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 MIN_LENGTH = 8
+MAX_LENGTH = 256
 
 
 class Passwords:
     """argon2id with the library's defaults unless a deployment tunes them."""
 
-    def __init__(self, *, time_cost: int = 3, memory_kib: int = 65536, parallelism: int = 4):
+    def __init__(
+        self,
+        *,
+        time_cost: int = 3,
+        memory_kib: int = 65536,
+        parallelism: int = 4,
+        concurrent: int = 2,
+    ):
         self._hasher = PasswordHasher(
             time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism
         )
         self._decoy: str | None = None
+        # Each hash takes memory_kib of RAM and a core for tens of ms: a burst of sign-ups or
+        # logins queues here instead of exhausting the machine.
+        self._slots = asyncio.Semaphore(concurrent)
 
     async def hash(self, password: str) -> str:
-        return await asyncio.to_thread(self._hasher.hash, password)
+        async with self._slots:
+            return await asyncio.to_thread(self._hasher.hash, password)
 
     async def verify(self, stored_hash: str, password: str) -> bool:
         def check() -> bool:
@@ -30,7 +42,8 @@ class Passwords:
             except (VerificationError, InvalidHashError):
                 return False
 
-        return await asyncio.to_thread(check)
+        async with self._slots:
+            return await asyncio.to_thread(check)
 
     async def decoy(self) -> str:
         """A hash with the same cost to verify against when a login names an unknown email,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from accounts.accounts import Account, create_account, normalize_handle
+from accounts.accounts import Account, clean_name, create_account, normalize_handle
 from accounts.apikeys import ApiKey, create_key
 from accounts.passwords import Passwords
 from accounts.staff import Role, Staff, check_password, create_staff, grant_role, normalize_email
@@ -33,6 +33,7 @@ async def sign_up(
     normalize_email(email)
     check_password(password)
     normalize_handle(handle)
+    clean_name(account_name, "account.name")
     hashed = await passwords.hash(password)
     async with store.transaction():
         staff = await create_staff(store, email=email, password_hash=hashed, now=now)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 import secrets
 from dataclasses import dataclass
@@ -12,7 +11,8 @@ from typing import Any
 
 from accounts.accounts import get_account
 from accounts.errors import Conflict, Invalid, NotFound, Unauthorized
-from accounts.passwords import MIN_LENGTH, Passwords
+from accounts.passwords import MAX_LENGTH, MIN_LENGTH, Passwords
+from accounts.tokens import digest
 from store.clock import parse_rfc3339, rfc3339
 from store.ids import new_id
 from store.port import DocumentStore, Index
@@ -104,10 +104,8 @@ def normalize_email(email: str, *, field: str = "email") -> str:
 def check_password(password: str, *, field: str = "password") -> None:
     if len(password) < MIN_LENGTH:
         raise Invalid(f"a password needs at least {MIN_LENGTH} characters", field=field)
-
-
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+    if len(password) > MAX_LENGTH:
+        raise Invalid(f"a password has at most {MAX_LENGTH} characters", field=field)
 
 
 async def create_staff(
@@ -174,7 +172,7 @@ async def open_session(store: DocumentStore, staff: Staff, *, now: datetime) -> 
     expires = rfc3339(now + SESSION_TTL)
     await store.collection(SESSIONS).insert(
         {
-            "id": _digest(token),
+            "id": digest(token),
             "staff_id": staff.id,
             "csrf_token": csrf,
             "expires_at": expires,
@@ -185,7 +183,7 @@ async def open_session(store: DocumentStore, staff: Staff, *, now: datetime) -> 
 
 
 async def session_for(store: DocumentStore, token: str, *, now: datetime) -> Session | None:
-    doc = await store.collection(SESSIONS).get(_digest(token))
+    doc = await store.collection(SESSIONS).get(digest(token))
     if doc is None or parse_rfc3339(doc["expires_at"]) <= now:
         return None
     staff = await store.collection(STAFF).get(doc["staff_id"])
@@ -200,7 +198,7 @@ async def session_for(store: DocumentStore, token: str, *, now: datetime) -> Ses
 
 
 async def close_session(store: DocumentStore, token: str) -> None:
-    await store.collection(SESSIONS).delete_one({"id": _digest(token)})
+    await store.collection(SESSIONS).delete_one({"id": digest(token)})
 
 
 async def purge_expired_sessions(store: DocumentStore, *, now: datetime) -> int:
@@ -218,7 +216,7 @@ async def invite(
         "account_id": account_id,
         "email": email,
         "role": role.value,
-        "token_hash": _digest(token),
+        "token_hash": digest(token),
         "created_at": rfc3339(now),
         "expires_at": rfc3339(now + INVITATION_TTL),
         "accepted_at": None,
@@ -246,17 +244,19 @@ async def accept_invitation(
     store: DocumentStore, passwords: Passwords, *, token: str, password: str, now: datetime
 ) -> tuple[Staff, Membership]:
     """Join the inviting account; a new email gets a login with this password, a known email
-    proves itself with its existing password."""
-    doc = await store.collection(INVITATIONS).find_one({"token_hash": _digest(token)})
+    proves itself with its existing password. The slow hashing happens first; the claim of
+    the invitation, the new login and the role are then written together or not at all."""
+    doc = await store.collection(INVITATIONS).find_one({"token_hash": digest(token)})
     if doc is None or doc.get("accepted_at") or parse_rfc3339(doc["expires_at"]) <= now:
         raise NotFound("invitation", "(token)", field="token")
     existing = await store.collection(STAFF).find_one({"email": doc["email"]})
     if existing is None:
         check_password(password)
         hashed = await passwords.hash(password)
-        staff = await create_staff(store, email=doc["email"], password_hash=hashed, now=now)
-    else:
-        staff = await authenticate(store, passwords, email=doc["email"], password=password)
+    elif not await passwords.verify(existing["password_hash"], password):
+        raise Unauthorized(
+            "this email already has a login: enter its password", code="invalid_credentials"
+        )
     async with store.transaction():
         claimed = await store.collection(INVITATIONS).update_one(
             {"id": doc["id"], "accepted_at": None}, {"$set": {"accepted_at": rfc3339(now)}}
@@ -265,6 +265,10 @@ async def accept_invitation(
             raise Conflict(
                 "this invitation was already used", code="invitation_used", field="token"
             )
+        if existing is None:
+            staff = await create_staff(store, email=doc["email"], password_hash=hashed, now=now)
+        else:
+            staff = Staff.from_doc(existing)
         member = await grant_role(
             store, account_id=doc["account_id"], staff_id=staff.id, role=Role(doc["role"]), now=now
         )

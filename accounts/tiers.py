@@ -11,7 +11,7 @@ from datetime import datetime
 
 from accounts.accounts import ACCOUNTS, Tier, get_account
 from accounts.errors import Conflict, Invalid, NotFound
-from accounts.fans import get_fan, get_own_fan
+from accounts.fans import get_own_fan
 from store.clock import rfc3339
 from store.port import DocumentStore, Index
 
@@ -131,7 +131,7 @@ async def get_member(store: DocumentStore, account_id: str, fan_id: str) -> Memb
     account = await get_account(store, account_id)
     doc = await store.collection(MEMBERS).get(_member_id(account_id, fan_id))
     if doc is None:
-        await get_fan(store, fan_id)
+        await get_own_fan(store, account_id, fan_id)
         rank, updated = 0, None
     else:
         rank, updated = int(doc["tier"]), doc.get("updated_at")

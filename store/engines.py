@@ -26,22 +26,33 @@ def sqlite_path(url: str, data_dir: Path) -> Path:
     return path if path.is_absolute() else data_dir / path
 
 
-def open_store(url: str, data_dir: Path, *, synchronous: str = "NORMAL") -> DocumentStore:
+def check_store(url: str, data_dir: Path, *, synchronous: str = "NORMAL") -> Path:
+    """Validate a store URL without opening anything; returns the SQLite file it names."""
     scheme = urlparse(url).scheme
-    if scheme == "sqlite":
-        path = sqlite_path(url, data_dir)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return SQLiteStore(path, synchronous=synchronous)
     if scheme in ("mongodb", "mongodb+srv"):
         raise EngineURLError(
             "the MongoDB engine is not part of this build yet; use sqlite:///lifeaccount.db"
         )
-    raise EngineURLError(f"unknown store URL scheme {scheme!r}: use sqlite:///FILE")
+    if scheme != "sqlite":
+        raise EngineURLError(f"unknown store URL scheme {scheme!r}: use sqlite:///FILE")
+    if synchronous.upper() not in ("NORMAL", "FULL"):
+        raise EngineURLError("LIFEACCOUNT_SQLITE_SYNCHRONOUS must be NORMAL or FULL")
+    return sqlite_path(url, data_dir)
+
+
+def check_broker(url: str) -> None:
+    if urlparse(url).scheme == "redis":
+        raise EngineURLError("the Redis broker is not part of this build yet; use memory")
+    if url != "memory":
+        raise EngineURLError(f"unknown broker {url!r}: use memory")
+
+
+def open_store(url: str, data_dir: Path, *, synchronous: str = "NORMAL") -> DocumentStore:
+    path = check_store(url, data_dir, synchronous=synchronous)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return SQLiteStore(path, synchronous=synchronous)
 
 
 def open_broker(url: str) -> Broker:
-    if url == "memory":
-        return MemoryBroker()
-    if urlparse(url).scheme == "redis":
-        raise EngineURLError("the Redis broker is not part of this build yet; use memory")
-    raise EngineURLError(f"unknown broker {url!r}: use memory")
+    check_broker(url)
+    return MemoryBroker()

@@ -24,15 +24,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from store.documents import (
-    COMPARISONS,
     apply_update,
-    check_field,
     check_update,
     decode_cursor,
     encode_cursor,
     full_sort,
     keyset_filter,
-    storable_scalar,
     upsert_seed,
 )
 from store.port import (
@@ -46,6 +43,7 @@ from store.port import (
     StoreError,
     Update,
 )
+from store.sqlquery import column, order, table, where
 
 T = TypeVar("T")
 
@@ -63,125 +61,6 @@ class _Open:
 _in_transaction: contextvars.ContextVar[_Open | None] = contextvars.ContextVar(
     "sqlite_transaction", default=None
 )
-
-
-def _expr(field: str) -> str:
-    if field == "id":
-        return "id"
-    return f"json_extract(doc, '$.{check_field(field)}')"
-
-
-def _param(value: Any) -> Any:
-    if isinstance(value, bool):
-        return int(value)
-    if not storable_scalar(value):
-        raise InvalidQueryError(f"{value!r} is outside what a filter can compare")
-    return value
-
-
-def _kind(value: Any) -> str:
-    """Mongo compares values of one type only; this is the type class a filter value selects."""
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "text"
-    raise InvalidQueryError(f"cannot compare with a value of type {type(value).__name__}")
-
-
-# json_extract turns true into 1 and an object into its JSON text, so a comparison alone would
-# let {"n": 1} match true and {"s": {"$gt": "a"}} match objects: each one also checks json_type.
-_JSON_TYPES = {"bool": "('true','false')", "number": "('integer','real')", "text": "('text')"}
-
-
-def _guard(field: str, kind: str) -> str:
-    if field == "id":
-        return "1" if kind == "text" else "0"
-    return f"IFNULL(json_type(doc, '$.{check_field(field)}'), '') IN {_JSON_TYPES[kind]}"
-
-
-def _where(filter: Filter, params: list[Any]) -> str:
-    """Translate a port filter into SQL, appending bound values to ``params``."""
-    if not isinstance(filter, dict):
-        raise InvalidQueryError("a filter is an object")
-    clauses: list[str] = []
-    for key, cond in filter.items():
-        if key in ("$and", "$or"):
-            if not isinstance(cond, list) or not cond:
-                raise InvalidQueryError(f"{key} takes a non-empty list of filters")
-            parts = [f"({_where(sub, params)})" for sub in cond]
-            # Parenthesised as a whole: `x = ? AND (a) OR (b)` would read as `(x AND a) OR b`.
-            clauses.append("(" + (" AND " if key == "$and" else " OR ").join(parts) + ")")
-            continue
-        if key.startswith("$"):
-            raise InvalidQueryError(f"unsupported operator {key}")
-        expr = _expr(key)
-        ops = cond if isinstance(cond, dict) and any(k.startswith("$") for k in cond) else None
-        if ops is None:
-            ops = {"$eq": cond}
-        for op, value in ops.items():
-            clauses.append(_comparison(expr, key, op, value, params))
-    return " AND ".join(clauses) if clauses else "1"
-
-
-def _comparison(expr: str, field: str, op: str, value: Any, params: list[Any]) -> str:
-    if op not in COMPARISONS:
-        raise InvalidQueryError(f"unsupported operator {op} on {field!r}")
-    if op == "$exists":
-        # json_type is 'null' for a stored null, NULL only when the field is missing.
-        present = "1" if field == "id" else f"json_type(doc, '$.{field}') IS NOT NULL"
-        return present if value else f"NOT ({present})"
-    if op in ("$in", "$nin"):
-        if not isinstance(value, list | tuple):
-            raise InvalidQueryError(f"{op} takes a list")
-        member = _membership(expr, field, value, params)
-        return member if op == "$in" else f"NOT {member}"
-    if value is None:
-        if op == "$eq":
-            return f"{expr} IS NULL"
-        if op == "$ne":
-            return f"{expr} IS NOT NULL"
-        raise InvalidQueryError(f"{op} cannot compare with null")
-    if isinstance(value, dict | list):
-        raise InvalidQueryError(f"cannot compare {field!r} with an object or array")
-    guard = _guard(field, _kind(value))
-    params.append(_param(value))
-    if op == "$ne":
-        return f"NOT ({expr} IS ? AND {guard})"
-    sql_op = {"$eq": "=", "$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}[op]
-    return f"({expr} {sql_op} ? AND {guard})"
-
-
-def _membership(expr: str, field: str, values: Sequence[Any], params: list[Any]) -> str:
-    """``$in`` as SQL that is never NULL, so ``NOT`` of it is ``$nin``; null matches missing."""
-    by_kind: dict[str, list[Any]] = {}
-    for value in values:
-        if isinstance(value, dict | list):
-            raise InvalidQueryError(f"cannot compare {field!r} with an object or array")
-        if value is not None:
-            by_kind.setdefault(_kind(value), []).append(value)
-    parts = [f"{expr} IS NULL"] if any(v is None for v in values) else []
-    for kind, members in by_kind.items():
-        params.extend(_param(v) for v in members)
-        marks = ",".join("?" * len(members))
-        parts.append(f"({expr} IN ({marks}) AND {_guard(field, kind)})")
-    return "(" + " OR ".join(parts) + ")" if parts else "(0)"
-
-
-def _order(sort: Sort) -> str:
-    if not sort:
-        return "id"
-    if any(d not in (1, -1) for _, d in sort):
-        raise InvalidQueryError("sort direction must be 1 or -1")
-    return ", ".join(f"{_expr(f)} {'ASC' if d == 1 else 'DESC'}" for f, d in sort)
-
-
-def _table(name: str) -> str:
-    check_field(name)
-    if "." in name:
-        raise InvalidQueryError(f"bad collection name {name!r}")
-    return f'"c_{name}"'
 
 
 class _Worker:
@@ -222,7 +101,14 @@ class _Worker:
             return fn(self._open())
         loop = asyncio.get_running_loop()
         ctx = contextvars.copy_context()
-        return await loop.run_in_executor(self._executor, lambda: ctx.run(fn, self._open()))
+        done = loop.run_in_executor(self._executor, lambda: ctx.run(fn, self._open()))
+        try:
+            return await asyncio.shield(done)
+        except asyncio.CancelledError:
+            # The statement goes on running on its thread; wait for it to end so the caller's
+            # clean-up (a ROLLBACK) sees the connection in a known state, then cancel.
+            await asyncio.wait([done])
+            raise
 
     async def close(self) -> None:
         def _close(_: sqlite3.Connection) -> None:
@@ -256,7 +142,7 @@ class SQLiteStore:
 
     # -- plumbing -----------------------------------------------------------------------------
     def collection(self, name: str) -> SQLiteCollection:
-        _table(name)
+        table(name)
         return SQLiteCollection(self, name)
 
     def _wrote(self) -> None:
@@ -297,20 +183,21 @@ class SQLiteStore:
             yield  # nested: join the enclosing transaction
             return
         async with self._lock:
-            await self._writer.run(lambda c: c.execute("BEGIN IMMEDIATE"))
             self._tables_pending.clear()
             mark = _Open(self)
             token = _in_transaction.set(mark)
             try:
+                await self._writer.run(lambda c: self._translate("", _begin, c))
                 yield
+                mark.active = False  # tasks spawned inside must not join from here on
                 await self._writer.run(_commit)
                 self._wrote()
                 self._tables |= self._tables_pending
             except BaseException:
+                mark.active = False
                 await self._writer.run(_rollback)
                 raise
             finally:
-                mark.active = False
                 self._tables_pending.clear()
                 _in_transaction.reset(token)
 
@@ -321,7 +208,7 @@ class SQLiteStore:
             return await self._writer.run(lambda c: self._translate(name, fn, c))
 
         def atomic(conn: sqlite3.Connection) -> T:
-            conn.execute("BEGIN IMMEDIATE")
+            self._translate(name, _begin, conn)
             try:
                 result = self._translate(name, fn, conn)
                 _commit(conn)
@@ -356,7 +243,7 @@ class SQLiteStore:
     async def _ensure_table(self, name: str) -> None:
         if name in self._tables:
             return
-        sql = f"CREATE TABLE IF NOT EXISTS {_table(name)} (id TEXT PRIMARY KEY, doc TEXT NOT NULL)"
+        sql = f"CREATE TABLE IF NOT EXISTS {table(name)} (id TEXT PRIMARY KEY, doc TEXT NOT NULL)"
         if self._joined():
             # A rollback drops the table again, so it is only known to exist after the commit.
             if name not in self._tables_pending:
@@ -369,11 +256,11 @@ class SQLiteStore:
 
     async def ensure_indexes(self, indexes: Sequence[Index]) -> None:
         for index in indexes:
-            columns = ", ".join(_expr(f) for f in index.fields)
+            columns = ", ".join(column(f) for f in index.fields)
             unique = "UNIQUE " if index.unique else ""
             sql = (
                 f"CREATE {unique}INDEX IF NOT EXISTS {index.name} "
-                f"ON {_table(index.collection)} ({columns})"
+                f"ON {table(index.collection)} ({columns})"
             )
             try:
                 await self.write(index.collection, _statement(sql))
@@ -409,6 +296,10 @@ def _statement(sql: str) -> Callable[[sqlite3.Connection], None]:
     return run
 
 
+def _begin(conn: sqlite3.Connection) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+
+
 def _commit(conn: sqlite3.Connection) -> None:
     conn.execute("COMMIT")
 
@@ -437,7 +328,7 @@ def _unique_fields(conn: sqlite3.Connection, name: str, message: str) -> tuple[s
     ).fetchone()
     if row is None or not row[0]:
         return ("id",)
-    columns = str(row[0]).split(f"ON {_table(name)} (", 1)[-1]
+    columns = str(row[0]).split(f"ON {table(name)} (", 1)[-1]
     return tuple(m.group(1) or "id" for m in _INDEX_COLUMN.finditer(columns))
 
 
@@ -453,13 +344,11 @@ class SQLiteCollection:
     def __init__(self, store: SQLiteStore, name: str) -> None:
         self.name = name
         self._store = store
-        self._table = _table(name)
+        self._table = table(name)
 
     def _select(self, filter: Filter, sort: Sort, limit: int | None) -> tuple[str, list[Any]]:
         params: list[Any] = []
-        sql = (
-            f"SELECT doc FROM {self._table} WHERE {_where(filter, params)} ORDER BY {_order(sort)}"
-        )
+        sql = f"SELECT doc FROM {self._table} WHERE {where(filter, params)} ORDER BY {order(sort)}"
         if limit is not None:
             sql += " LIMIT ?"
             params.append(int(limit))
@@ -486,7 +375,7 @@ class SQLiteCollection:
 
     async def count(self, filter: Filter) -> int:
         params: list[Any] = []
-        sql = f"SELECT count(*) FROM {self._table} WHERE {_where(filter, params)}"
+        sql = f"SELECT count(*) FROM {self._table} WHERE {where(filter, params)}"
         return int(
             await self._store.read(self.name, lambda c: c.execute(sql, params).fetchone()[0])
         )
@@ -543,7 +432,7 @@ class SQLiteCollection:
 
     async def delete_many(self, filter: Filter) -> int:
         params: list[Any] = []
-        sql = f"DELETE FROM {self._table} WHERE {_where(filter, params)}"
+        sql = f"DELETE FROM {self._table} WHERE {where(filter, params)}"
         return await self._store.write(self.name, lambda c: c.execute(sql, params).rowcount)
 
     async def page(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal
 
 import orjson
@@ -19,10 +20,20 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from accounts.accounts import get_account
 from accounts.errors import DomainError, NotFound
 from accounts.staff import Role, role_of
-from store.port import InvalidCursorError
-from webapp.auth import CSRF_HEADER, SAFE_METHODS, Caller, Kind, TooManyAttempts, identify
+from accounts.tokens import same
+from store.port import DuplicateKeyError, InvalidCursorError
+from webapp.auth import (
+    ANONYMOUS,
+    CSRF_HEADER,
+    SAFE_METHODS,
+    Caller,
+    Kind,
+    TooManyAttempts,
+    identify,
+)
 from webapp.context import Services
 from webapp.problems import FieldError, Problem, bad_request, problem_response
 
@@ -30,6 +41,20 @@ log = logging.getLogger("lifeaccount.api")
 
 Handler = Callable[["Call"], Awaitable["BaseModel | Reply | Response"]]
 ALL_CALLERS = frozenset(Kind)
+STAFF_OR_KEY = frozenset({Kind.STAFF, Kind.API_KEY})
+STAFF = frozenset({Kind.STAFF})
+FAN = frozenset({Kind.FAN})
+OWNER = frozenset({Role.OWNER})
+OWNER_EDITOR = frozenset({Role.OWNER, Role.EDITOR})
+ANY_ROLE = frozenset(Role)
+ACCOUNT_PATH = "/api/v1/accounts/{account_id}"
+
+
+def base_url(request: Request, configured: str) -> str:
+    """The deployment's public URL: the configured one, else the one this request came to."""
+    return configured.rstrip("/") if configured else str(request.base_url).rstrip("/")
+
+
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 
@@ -75,7 +100,7 @@ class Call:
     idempotency_key: str | None
 
     @property
-    def now(self) -> Any:
+    def now(self) -> datetime:
         return self.services.now()
 
 
@@ -114,7 +139,7 @@ def validation_problem(exc: ValidationError, prefix: str = "") -> Problem:
 
 async def _read_body(request: Request, limit: int) -> bytes:
     length = request.headers.get("content-length")
-    if length is not None and (not length.isdigit() or int(length) > limit):
+    if length is not None and (not (length.isascii() and length.isdigit()) or int(length) > limit):
         raise bad_request(
             "body_too_large", f"the body is larger than {limit} bytes", field="body", status=413
         )
@@ -185,8 +210,19 @@ async def authorize(
     services: Services,
     caller: Caller,
     params: Mapping[str, str],
-) -> None:
-    """Refuse a caller this route does not take, before its body is read or parsed."""
+) -> Caller:
+    """Refuse a caller this route does not take, before its body is read or parsed; return
+    the caller the route acts for."""
+    if (
+        caller.kind is Kind.STAFF
+        and request.method not in SAFE_METHODS
+        and Kind.ANONYMOUS in endpoint.allow
+        and not _csrf_ok(request, caller)
+    ):
+        # A session cookie without its CSRF token carries no staff authority. Where anyone
+        # may call (sign-up, log-in, accepting an invitation), the request goes on as an
+        # anonymous one instead of failing because the browser happens to be logged in.
+        caller = ANONYMOUS
     if caller.kind not in endpoint.allow:
         accepted = ", ".join(k.value.replace("_", " ") for k in sorted(endpoint.allow))
         if caller.kind is Kind.ANONYMOUS:
@@ -205,8 +241,7 @@ async def authorize(
             field="Authorization",
         )
     if caller.kind is Kind.STAFF and request.method not in SAFE_METHODS:
-        sent = request.headers.get(CSRF_HEADER)
-        if not sent or sent != caller.csrf_token:
+        if not _csrf_ok(request, caller):
             raise Problem(
                 403,
                 "csrf_failed",
@@ -216,7 +251,7 @@ async def authorize(
             )
     account_id = params.get("account_id")
     if account_id is None:
-        return
+        return caller
     if caller.kind is Kind.API_KEY and caller.account_id != account_id:
         await _account_exists(services, account_id)
         raise Problem(
@@ -245,11 +280,20 @@ async def authorize(
                 "Not allowed",
                 f"this needs the {needed} role; you are {role.value}",
             )
+    return caller
+
+
+def _csrf_ok(request: Request, caller: Caller) -> bool:
+    sent = request.headers.get(CSRF_HEADER)
+    return bool(sent) and caller.csrf_token is not None and same(sent or "", caller.csrf_token)
 
 
 async def _account_exists(services: Services, account_id: str) -> None:
-    if await services.store.collection("accounts").get(account_id) is None:
-        raise NotFound("account", account_id, field="account_id")
+    try:
+        await get_account(services.store, account_id)
+    except NotFound as exc:
+        exc.field = "account_id"
+        raise
 
 
 def _check_idempotency_key(request: Request, endpoint: Endpoint) -> str | None:
@@ -294,7 +338,7 @@ def handler(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
             caller = await _identify(request, services)
             # Who may call comes first: a caller refused here learns nothing about the body
             # and costs no parsing.
-            await authorize(endpoint, request, services, caller, params)
+            caller = await authorize(endpoint, request, services, caller, params)
             key = _check_idempotency_key(request, endpoint)
             body, raw = await parse_body(request, endpoint.body, services.settings.max_body_bytes)
             query = parse_query(request, endpoint.query)
@@ -312,6 +356,13 @@ def handler(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
             return problem_response(_domain_problem(exc, params), request.url.path)
         except Problem as exc:
             return problem_response(exc, request.url.path)
+        except DuplicateKeyError as exc:
+            # A race the domain's own checks did not see (e.g. two first sign-ups with one
+            # handle at once): the loser changed nothing and may retry.
+            fields = ", ".join(exc.fields)
+            problem = bad_request("conflict", f"{fields} already exists", status=409)
+            problem.field = exc.fields[-1] if exc.fields else None
+            return problem_response(problem, request.url.path)
         except InvalidCursorError as exc:
             return problem_response(
                 bad_request(

@@ -24,7 +24,16 @@ from accounts.schema import INDEXES as ACCOUNT_INDEXES
 from media.tools import check_ffmpeg, usable
 from store.clock import utc_now
 from store.engines import open_broker, open_store
-from webapp import api_accounts, housekeeping, idempotency, openapi, pages
+from webapp import (
+    api_accounts,
+    api_points,
+    api_sessions,
+    api_staff,
+    housekeeping,
+    idempotency,
+    openapi,
+    pages,
+)
 from webapp.api import Endpoint, routes
 from webapp.context import Services
 from webapp.headers import SecurityHeaders
@@ -35,7 +44,12 @@ from webapp.settings import Settings
 
 log = logging.getLogger("lifeaccount")
 VERSION = "0.1.0"
-ENDPOINTS: list[Endpoint] = [*api_accounts.ENDPOINTS]
+ENDPOINTS: list[Endpoint] = [
+    *api_sessions.ENDPOINTS,
+    *api_accounts.ENDPOINTS,
+    *api_points.ENDPOINTS,
+    *api_staff.ENDPOINTS,
+]
 STATIC = Path(__file__).parent / "static"
 
 
@@ -54,9 +68,7 @@ async def open_services(settings: Settings, now: Callable[[], datetime] = utc_no
             memory_kib=settings.argon2_memory_kib,
             parallelism=settings.argon2_parallelism,
         ),
-        secret=bytes.fromhex(settings.secret)
-        if _is_hex(settings.secret)
-        else settings.secret.encode(),
+        secret=settings.secret.encode(),
         now=now,
         idempotency=IdempotencyKeys(store, now),
     )
@@ -68,31 +80,28 @@ async def open_services(settings: Settings, now: Callable[[], datetime] = utc_no
     return services
 
 
-def _is_hex(text: str) -> bool:
-    try:
-        bytes.fromhex(text)
-    except ValueError:
-        return False
-    return len(text) >= 32
-
-
 async def health(request: Request) -> Response:
     services: Services = request.app.state.services
     parts: dict[str, str] = {}
+    # The details of a failure go to the log (and `lifeaccount check`), not to anonymous
+    # callers: an engine's error text can name hosts, paths and users.
     try:
         await services.store.ping()
         parts["store"] = "ok"
-    except Exception as exc:  # any engine failure means "not usable"
-        parts["store"] = f"error: {exc}"
+    except Exception:  # any engine failure means "not usable"
+        log.exception("health: the store is not usable")
+        parts["store"] = "error"
     try:
         await services.broker.ping()
         parts["broker"] = "ok"
-    except Exception as exc:
-        parts["broker"] = f"error: {exc}"
+    except Exception:
+        log.exception("health: the broker is not usable")
+        parts["broker"] = "error"
     if services.ffmpeg is not None and usable(services.ffmpeg):
         parts["media"] = "ok"
     else:
-        parts["media"] = f"error: {services.ffmpeg_error or 'ffmpeg missing'}"
+        log.error("health: media tools: %s", services.ffmpeg_error or "ffmpeg missing")
+        parts["media"] = "error"
     ok = all(v == "ok" for v in parts.values())
     out = HealthOut(status="ok" if ok else "degraded", **parts)
     return Response(
@@ -113,6 +122,7 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         services = await open_services(settings, now)
         app.state.services = services
+        app.state.templates = pages.environment()
         sweeper = asyncio.create_task(housekeeping.run_forever(services))
         try:
             yield

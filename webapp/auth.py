@@ -16,6 +16,7 @@ from accounts import apikeys, fans, staff
 from accounts.errors import DomainError, Unauthorized
 from accounts.staff import Staff
 from webapp.context import Services
+from webapp.throttle import FailureThrottle
 
 SESSION_COOKIE = "la_session"
 CSRF_HEADER = "x-csrf-token"
@@ -39,7 +40,11 @@ class Caller:
 
     @property
     def scope(self) -> str:
-        """Idempotency keys are scoped to this (DESIGN §8: caller and route)."""
+        """Idempotency keys are scoped to this (DESIGN §8: caller and route). Every API key of
+        one account speaks for the same brand backend, so they share one scope, as the
+        ledger's own keys do."""
+        if self.kind is Kind.API_KEY:
+            return f"api_key:{self.account_id}"
         return f"{self.kind.value}:{self.id}"
 
 
@@ -66,16 +71,28 @@ async def log_in(services: Services, *, email: str, password: str, address: str)
     )
     if wait:
         raise TooManyAttempts(wait)
-    try:
-        who = await staff.authenticate(
-            services.store, services.passwords, email=email, password=password
-        )
-    except Unauthorized:
-        services.email_throttle.fail(email_key)
-        services.address_throttle.fail(address_key)
-        raise
+    # Count the attempt before the slow check, so that guesses sent side by side cannot all
+    # pass the throttle while the first ones are still being verified.
+    services.email_throttle.fail(email_key)
+    services.address_throttle.fail(address_key)
+    who = await staff.authenticate(
+        services.store, services.passwords, email=email, password=password
+    )
     services.email_throttle.clear(email_key)
+    services.address_throttle.forgive(address_key)
     return who
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def count_attempt(throttle: FailureThrottle, key: str) -> None:
+    """Count one attempt against ``key``, refusing with 429 when the allowance is used up."""
+    wait = throttle.retry_after(key)
+    if wait:
+        raise TooManyAttempts(wait)
+    throttle.fail(key)
 
 
 class TooManyAttempts(DomainError):

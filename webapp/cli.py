@@ -9,6 +9,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from media.tools import check_ffmpeg
+from store.engines import EngineURLError, check_broker, check_store, open_broker, open_store
 from webapp.settings import Settings, SettingsError
 
 
@@ -50,9 +52,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 async def _check(settings: Settings) -> int:
-    from media.tools import check_ffmpeg
-    from store.engines import EngineURLError, open_broker, open_store
-
     failed = False
     try:
         tool = await check_ffmpeg()
@@ -61,11 +60,13 @@ async def _check(settings: Settings) -> int:
         failed = True
         print(f"ffmpeg  FAIL  {exc}")
     try:
-        store = open_store(settings.store, settings.data_dir)
+        store = open_store(
+            settings.store, settings.data_dir, synchronous=settings.sqlite_synchronous
+        )
         await store.ping()
         await store.close()
         print(f"store   ok    {settings.store} in {settings.data_dir}")
-    except (EngineURLError, OSError, Exception) as exc:
+    except Exception as exc:  # any failure of the engine is what check reports
         failed = True
         print(f"store   FAIL  {exc}")
     try:
@@ -73,7 +74,7 @@ async def _check(settings: Settings) -> int:
         await broker.ping()
         await broker.close()
         print(f"broker  ok    {settings.broker}")
-    except (EngineURLError, Exception) as exc:
+    except Exception as exc:
         failed = True
         print(f"broker  FAIL  {exc}")
     return 1 if failed else 0
@@ -82,9 +83,17 @@ async def _check(settings: Settings) -> int:
 def _serve(settings: Settings) -> int:
     import uvicorn
 
-    from store.engines import EngineURLError
     from webapp.app import create_app
 
+    # Everything a start-up could refuse is checked here, where it can be said plainly;
+    # inside the ASGI lifespan it would only be a traceback.
+    try:
+        settings = settings.with_secret()
+        check_store(settings.store, settings.data_dir, synchronous=settings.sqlite_synchronous)
+        check_broker(settings.broker)
+    except (SettingsError, EngineURLError) as exc:
+        print(f"lifeaccount: {exc}", file=sys.stderr)
+        return 2
     sock = socket.socket(socket.AF_INET6 if ":" in settings.host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
@@ -109,11 +118,7 @@ def _serve(settings: Settings) -> int:
         lifespan="on",
     )
     server = uvicorn.Server(config)
-    try:
-        server.run(sockets=[sock])
-    except EngineURLError as exc:
-        print(f"lifeaccount: {exc}", file=sys.stderr)
-        return 2
+    server.run(sockets=[sock])
     return 0 if server.started else 1
 
 

@@ -28,4 +28,6 @@ class Services:
     # Failed logins: a few per email, more per client address (offices share one).
     email_throttle: FailureThrottle = field(default_factory=lambda: FailureThrottle(10, 900))
     address_throttle: FailureThrottle = field(default_factory=lambda: FailureThrottle(100, 900))
+    # Sign-ups: each costs a password hash; an address gets a generous hourly allowance.
+    signup_throttle: FailureThrottle = field(default_factory=lambda: FailureThrottle(30, 3600))
     ffmpeg_error: str | None = None

@@ -31,6 +31,10 @@ class SecurityHeaders:
                 headers = MutableHeaders(scope=message)
                 for name, value in BASE.items():
                     headers.setdefault(name, value)
+                if not scope["path"].startswith("/static/"):
+                    # Answers carry secrets shown once (API keys, fan tokens, invitations) and
+                    # per-caller views; no shared cache or back button should keep them.
+                    headers.setdefault("cache-control", "no-store")
                 if headers.get("content-type", "").startswith("text/html"):
                     headers.setdefault("content-security-policy", PAGE_POLICY)
             await send(message)

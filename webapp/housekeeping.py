@@ -28,6 +28,8 @@ class Swept:
 async def sweep(services: Services) -> Swept:
     now = services.now()
     cutoff = rfc3339(now - IDEMPOTENCY_TTL)
+    for throttle in (services.email_throttle, services.address_throttle, services.signup_throttle):
+        throttle.prune()
     return Swept(
         sessions=await staff.purge_expired_sessions(services.store, now=now),
         fan_tokens=await fans.purge_expired_tokens(services.store, now=now),

@@ -11,6 +11,7 @@ from pydantic.json_schema import models_json_schema
 
 from webapp.api import IDEMPOTENCY_HEADER, Endpoint
 from webapp.auth import CSRF_HEADER, SESSION_COOKIE, Kind
+from webapp.schemas import HealthOut
 
 PROBLEM_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -81,6 +82,46 @@ def _error_statuses(endpoint: Endpoint) -> list[int]:
     return sorted(codes)
 
 
+def _service_paths(health: dict[str, Any]) -> dict[str, Any]:
+    """The two routes outside the endpoint table, so that every route is in the document."""
+    anyone: list[dict[str, list[str]]] = [{}]
+    return {
+        "/healthz": {
+            "get": {
+                "operationId": "health",
+                "summary": "Whether the store, broker and media tools are usable",
+                "tags": ["service"],
+                "security": anyone,
+                "responses": {
+                    "200": {
+                        "description": "All usable",
+                        "content": {"application/json": {"schema": health}},
+                    },
+                    "503": {
+                        "description": "A part is not usable (its name says which; the "
+                        "server log says why)",
+                        "content": {"application/json": {"schema": health}},
+                    },
+                },
+            }
+        },
+        "/api/openapi.json": {
+            "get": {
+                "operationId": "openapi",
+                "summary": "This document",
+                "tags": ["service"],
+                "security": anyone,
+                "responses": {
+                    "200": {
+                        "description": "OpenAPI 3.1",
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    }
+                },
+            }
+        },
+    }
+
+
 def build(endpoints: Sequence[Endpoint], *, title: str, version: str) -> dict[str, Any]:
     models: list[tuple[type[BaseModel], Any]] = []
     for e in endpoints:
@@ -88,6 +129,7 @@ def build(endpoints: Sequence[Endpoint], *, title: str, version: str) -> dict[st
             models.append((e.body, "validation"))
         if e.response is not None:
             models.append((e.response, "serialization"))
+    models.append((HealthOut, "serialization"))
     keys, defs = models_json_schema(models, ref_template="#/components/schemas/{model}")
     schemas: dict[str, Any] = dict(defs.get("$defs", {}))
     schemas["Problem"] = PROBLEM_SCHEMA
@@ -171,6 +213,7 @@ def build(endpoints: Sequence[Endpoint], *, title: str, version: str) -> dict[st
             security.append({})
         op["security"] = security
         paths.setdefault(e.path, {})[e.method.lower()] = op
+    paths.update(_service_paths(keys[(HealthOut, "serialization")]))
     return {
         "openapi": "3.1.0",
         "info": {

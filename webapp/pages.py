@@ -5,7 +5,6 @@ once logged in, a double-submit cookie before that.
 
 from __future__ import annotations
 
-import hmac
 import secrets
 from pathlib import Path
 from typing import Any
@@ -21,28 +20,37 @@ from accounts.accounts import get_account, get_account_by_handle
 from accounts.errors import DomainError, NotFound
 from accounts.signup import sign_up
 from accounts.staff import Role
-from webapp.api_accounts import base_url
+from accounts.tokens import same
+from webapp.api import base_url
 from webapp.auth import (
     ANONYMOUS,
     SESSION_COOKIE,
     Kind,
+    client_address,
+    count_attempt,
     identify,
     log_in,
     session_cookie_options,
 )
 from webapp.context import Services
 
-TEMPLATES = Environment(
-    loader=FileSystemLoader(Path(__file__).parent / "templates"),
-    autoescape=select_autoescape(["html"]),
-    enable_async=False,
-)
+
+def environment() -> Environment:
+    """The pages' Jinja2 environment; the app builds it once at start-up."""
+    return Environment(
+        loader=FileSystemLoader(Path(__file__).parent / "templates"),
+        autoescape=select_autoescape(["html"]),
+        enable_async=False,
+    )
+
+
 FORM_CSRF_COOKIE = "la_form_csrf"
 MAX_FORM_FIELD = 500
 
 
-def render(name: str, status: int = 200, **context: Any) -> HTMLResponse:
-    return HTMLResponse(TEMPLATES.get_template(name).render(**context), status_code=status)
+def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    templates: Environment = request.app.state.templates
+    return HTMLResponse(templates.get_template(name).render(**context), status_code=status)
 
 
 def _services(request: Request) -> Services:
@@ -67,7 +75,7 @@ async def _form(request: Request) -> dict[str, str]:
 def _anonymous_csrf_ok(request: Request, form: dict[str, str]) -> bool:
     cookie = request.cookies.get(FORM_CSRF_COOKIE, "")
     sent = form.get("csrf_token", "")
-    return bool(cookie) and hmac.compare_digest(cookie, sent)
+    return bool(cookie) and same(cookie, sent)
 
 
 def _login_cookie(services: Services, response: Response, session: staff.Session) -> None:
@@ -82,17 +90,21 @@ async def _anonymous_form(
     double-submit token; a POST whose token does not match its cookie is refused (403)."""
     token = _form_token(request)
     if request.method == "GET":
-        return token, {}, _with_form_cookie(render(template, csrf_token=token, form={}), token)
+        return (
+            token,
+            {},
+            _with_form_cookie(render(request, template, csrf_token=token, form={}), token),
+        )
     form = await _form(request)
     if not _anonymous_csrf_ok(request, form):
         error = "The form expired; please submit it again."
-        page = render(template, 403, csrf_token=token, form=form, error=error)
+        page = render(request, template, 403, csrf_token=token, form=form, error=error)
         return token, form, _with_form_cookie(page, token)
     return token, form, None
 
 
 async def home(request: Request) -> Response:
-    return render("home.html")
+    return render(request, "home.html")
 
 
 async def signup_page(request: Request) -> Response:
@@ -101,6 +113,7 @@ async def signup_page(request: Request) -> Response:
     if early is not None:
         return early
     try:
+        count_attempt(services.signup_throttle, client_address(request))
         done = await sign_up(
             services.store,
             services.passwords,
@@ -113,6 +126,7 @@ async def signup_page(request: Request) -> Response:
     except DomainError as exc:
         return _with_form_cookie(
             render(
+                request,
                 "signup.html",
                 exc.status,
                 csrf_token=token,
@@ -124,6 +138,7 @@ async def signup_page(request: Request) -> Response:
         )
     session = await staff.open_session(services.store, done.staff, now=services.now())
     response = render(
+        request,
         "welcome.html",
         201,
         account=done.account,
@@ -144,11 +159,14 @@ async def login_page(request: Request) -> Response:
             services,
             email=form.get("email", ""),
             password=form.get("password", ""),
-            address=request.client.host if request.client else "unknown",
+            address=client_address(request),
         )
     except DomainError as exc:
         return _with_form_cookie(
-            render("login.html", exc.status, csrf_token=token, form=form, error=exc.detail), token
+            render(
+                request, "login.html", exc.status, csrf_token=token, form=form, error=exc.detail
+            ),
+            token,
         )
     session = await staff.open_session(services.store, who, now=services.now())
     response = RedirectResponse("/console", status_code=303)
@@ -167,8 +185,12 @@ async def _session(request: Request) -> staff.Session | None:
 async def logout_page(request: Request) -> Response:
     session = await _session(request)
     form = await _form(request)
-    if session is not None and hmac.compare_digest(form.get("csrf_token", ""), session.csrf_token):
-        await staff.close_session(_services(request).store, session.token)
+    if session is None:
+        return RedirectResponse("/login", status_code=303)
+    if not same(form.get("csrf_token", ""), session.csrf_token):
+        # Another site cannot log a user out: without the form's token nothing changes.
+        return RedirectResponse("/console", status_code=303)
+    await staff.close_session(_services(request).store, session.token)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
@@ -181,13 +203,13 @@ async def console(request: Request) -> Response:
         return RedirectResponse("/login?next=/console", status_code=303)
     mine = await staff.memberships(services.store, session.staff.id)
     if not mine:
-        return render("console.html", session=session, accounts=[], account=None)
+        return render(request, "console.html", session=session, accounts=[], account=None)
     chosen = request.query_params.get("account") or mine[0].account_id
     membership = next((m for m in mine if m.account_id == chosen), mine[0])
     notice = error = None
     if request.method == "POST":
         form = await _form(request)
-        if not hmac.compare_digest(form.get("csrf_token", ""), session.csrf_token):
+        if not same(form.get("csrf_token", ""), session.csrf_token):
             error = "The form expired; please submit it again."
         elif membership.role is not Role.OWNER:
             error = "Only an owner can change keys and staff."
@@ -202,6 +224,7 @@ async def console(request: Request) -> Response:
             continue
     is_owner = membership.role is Role.OWNER
     return render(
+        request,
         "console.html",
         400 if error else 200,
         session=session,
@@ -260,13 +283,13 @@ async def account_page(request: Request) -> Response:
     try:
         account = await get_account_by_handle(services.store, handle)
     except NotFound:
-        return render("not_found.html", 404, what=f"@{handle}")
+        return render(request, "not_found.html", 404, what=f"@{handle}")
     url = f"{base_url(request, services.settings.base_url)}/@{account.handle}"
-    return render("account.html", account=account, url=url, quote=quote)
+    return render(request, "account.html", account=account, url=url, quote=quote)
 
 
 async def invite_page(request: Request) -> Response:
-    return render("invite.html")
+    return render(request, "invite.html")
 
 
 async def developers(request: Request) -> Response:
@@ -275,7 +298,9 @@ async def developers(request: Request) -> Response:
     except DomainError:
         caller = ANONYMOUS
     return render(
-        "developers.html", csrf_token=caller.csrf_token if caller.kind is Kind.STAFF else ""
+        request,
+        "developers.html",
+        csrf_token=caller.csrf_token if caller.kind is Kind.STAFF else "",
     )
 
 

@@ -45,20 +45,37 @@ class Settings:
         return cls(**values)
 
     def with_secret(self) -> Settings:
-        """Return settings whose ``secret`` is set, creating ``secret.key`` on first start."""
-        if self.secret:
-            return self
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        path = self.data_dir / "secret.key"
-        if not path.exists():
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as out:
-                out.write(secrets.token_hex(32))
-        return replace(self, secret=path.read_text().strip())
+        """Return settings whose ``secret`` is set, creating ``secret.key`` on first start.
+
+        The file is written whole (temporary file, fsync, rename) so a crash cannot leave an
+        empty key behind; a secret shorter than 32 characters is refused, never used.
+        """
+        secret = self.secret
+        if not secret:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            path = self.data_dir / "secret.key"
+            if not path.exists():
+                scratch = path.with_name(f".secret.key.{os.getpid()}")
+                fd = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with os.fdopen(fd, "w") as out:
+                    out.write(secrets.token_hex(32))
+                    out.flush()
+                    os.fsync(out.fileno())
+                os.replace(scratch, path)
+            secret = path.read_text().strip()
+            where = f"{path} (delete it to make a new one; minted fan tokens then stop working)"
+        else:
+            where = "LIFEACCOUNT_SECRET"
+        if len(secret) < MIN_SECRET:
+            raise SettingsError(f"the secret in {where} is shorter than {MIN_SECRET} characters")
+        return replace(self, secret=secret)
 
 
 class SettingsError(ValueError):
     pass
+
+
+MIN_SECRET = 32
 
 
 def _convert(name: str, kind: Any, raw: Any) -> Any:

@@ -48,3 +48,16 @@ class FailureThrottle:
 
     def clear(self, key: str) -> None:
         self._failures.pop(key, None)
+
+    def forgive(self, key: str) -> None:
+        """Take back the latest failure of ``key`` (an attempt counted up front succeeded)."""
+        failures = self._failures.get(key)
+        if failures:
+            failures.pop()
+            if not failures:
+                del self._failures[key]
+
+    def prune(self) -> int:
+        """Forget keys whose failures have all aged out; returns how many were forgotten."""
+        stale = [key for key in list(self._failures) if not self._recent(key)]
+        return len(stale)

@@ -57,7 +57,7 @@ async def test_a_key_reused_for_other_points_is_refused(
     store: SQLiteStore, account: Account
 ) -> None:
     await grant(store, account, ledger.BUDGET, 50, "k")
-    with pytest.raises(Conflict) as err:
+    with pytest.raises(Invalid) as err:
         await grant(store, account, ledger.BUDGET, 60, "k")
     assert err.value.code == "idempotency_key_reused"
 

@@ -227,28 +227,38 @@ async def test_a_retried_credit_replays_the_first_answer(
     assert changed.status_code == 422 and changed.json()["code"] == "idempotency_key_reused"
 
 
-async def test_api_keys_and_staff_management(client: httpx.AsyncClient, brand: Brand) -> None:
+async def test_api_keys_and_staff_are_managed_by_the_owner_session_only(
+    client: httpx.AsyncClient, brand: Brand
+) -> None:
     url = f"/api/v1/accounts/{brand.account_id}"
-    created = await client.post(
-        f"{url}/api-keys", json={"name": "orders"}, headers=brand.key_headers
-    )
+    # A backend key cannot mint more keys or invite staff: one leaked key must stay one key.
+    for method, path, body in [
+        ("POST", f"{url}/api-keys", {"name": "more"}),
+        ("GET", f"{url}/api-keys", None),
+        ("POST", f"{url}/invitations", {"email": "evil@x.example", "role": "owner"}),
+        ("GET", f"{url}/staff", None),
+    ]:
+        r = await client.request(method, path, json=body, headers=brand.key_headers)
+        assert r.status_code == 403 and r.json()["code"] == "wrong_credential", path
+    client.cookies = brand.cookies
+    owner = brand.staff_headers
+    created = await client.post(f"{url}/api-keys", json={"name": "orders"}, headers=owner)
     assert created.status_code == 201
     key = created.json()["key"]
-    listed = (await client.get(f"{url}/api-keys", headers=bearer(key))).json()["items"]
+    listed = (await client.get(f"{url}/api-keys")).json()["items"]
     assert {k["name"] for k in listed} == {"default", "orders"}
     assert all("key" not in k for k in listed)
-    revoked = await client.delete(
-        f"{url}/api-keys/{created.json()['id']}", headers=brand.key_headers
-    )
+    assert (await client.get(url, headers=bearer(key))).status_code == 200
+    revoked = await client.delete(f"{url}/api-keys/{created.json()['id']}", headers=owner)
     assert revoked.json()["revoked_at"] is not None
     r = await client.get(url, headers=bearer(key))
     assert r.status_code == 401 and r.json()["code"] == "api_key_revoked"
     inv = await client.post(
-        f"{url}/invitations",
-        json={"email": "host@x.example", "role": "host"},
-        headers=brand.key_headers,
+        f"{url}/invitations", json={"email": "host@x.example", "role": "host"}, headers=owner
     )
     assert inv.status_code == 201 and "#token=" in inv.json()["accept_url"]
+    # Accepting while the owner's session cookie is still in the browser (no CSRF header):
+    # the cookie carries no authority there, and the invitation's token and password do.
     accepted = await client.post(
         "/api/v1/invitations/accept", json={"token": inv.json()["token"], "password": "hostpass1"}
     )
