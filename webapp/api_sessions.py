@@ -136,7 +136,7 @@ ENDPOINTS: list[Endpoint] = [
         body=s.SignupIn,
         status=201,
         allow=frozenset({Kind.ANONYMOUS, Kind.STAFF}),
-        errors=(409, 422),
+        errors=(409, 422, 429),
         description="Creates the owner's login, the account and its first API key (shown "
         "once), and opens a console session.",
     ),
@@ -181,6 +181,6 @@ ENDPOINTS: list[Endpoint] = [
         body=s.AcceptIn,
         status=201,
         allow=frozenset({Kind.ANONYMOUS, Kind.STAFF}),
-        errors=(401, 404, 409, 422),
+        errors=(401, 404, 409, 422, 429),
     ),
 ]

@@ -101,7 +101,7 @@ class TooManyAttempts(DomainError):
     title = "Too many attempts"
 
     def __init__(self, retry_after: int) -> None:
-        super().__init__(f"too many failed logins; try again in {retry_after} s")
+        super().__init__(f"too many attempts from here; try again in {retry_after} s")
         self.retry_after = retry_after
 
 

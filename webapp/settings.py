@@ -61,7 +61,14 @@ class Settings:
                     out.write(secrets.token_hex(32))
                     out.flush()
                     os.fsync(out.fileno())
-                os.replace(scratch, path)
+                try:
+                    # link, unlike rename, fails when the file exists: of two processes
+                    # starting at once on a new data dir, the first key wins for both.
+                    os.link(scratch, path)
+                except FileExistsError:
+                    pass
+                finally:
+                    os.unlink(scratch)
             secret = path.read_text().strip()
             where = f"{path} (delete it to make a new one; minted fan tokens then stop working)"
         else:

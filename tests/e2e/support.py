@@ -170,7 +170,8 @@ def screenshot(page: Page, name: str) -> None:
 
 @dataclass(frozen=True)
 class Owner:
-    """An account signed up through the API, with its first API key."""
+    """An account signed up through the API, with its first API key and the owner's console
+    session (the keys, staff and invitation routes take that session, never a key)."""
 
     account_id: str
     handle: str
@@ -178,10 +179,17 @@ class Owner:
     email: str
     password: str
     api_key: str
+    session: str
+    csrf_token: str
 
     @property
     def key_headers(self) -> dict[str, str]:
         return bearer(self.api_key)
+
+    @property
+    def session_headers(self) -> dict[str, str]:
+        """The session cookie and its CSRF token, as a script on a console page sends them."""
+        return {"Cookie": f"la_session={self.session}", "X-CSRF-Token": self.csrf_token}
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -201,9 +209,19 @@ def sign_up_api(client: httpx.Client, handle: str | None = None) -> Owner:
         json={"email": email, "password": PASSWORD, "account": {"name": name, "handle": handle}},
     )
     assert r.status_code == 201, r.text
-    client.cookies.clear()  # the session cookie is the browser's business, not this client's
+    session = r.cookies["la_session"]
+    client.cookies.clear()  # each request names its credential; none rides along unasked
     body = r.json()
-    return Owner(body["account"]["id"], handle, name, email, PASSWORD, body["api_key"])
+    return Owner(
+        body["account"]["id"],
+        handle,
+        name,
+        email,
+        PASSWORD,
+        body["api_key"],
+        session,
+        body["csrf_token"],
+    )
 
 
 def mint_fan(client: httpx.Client, account_id: str, api_key: str, external_id: str) -> Any:

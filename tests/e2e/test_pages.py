@@ -102,7 +102,9 @@ def test_signup_without_the_form_token_is_refused(
     assert api.get(f"/@{handle}").status_code == 200
 
 
-def test_login_console_create_and_revoke_a_key(page: Page, api: httpx.Client) -> None:
+def test_login_console_create_and_revoke_a_key(
+    page: Page, api: httpx.Client, server: Server
+) -> None:
     owner = sign_up_api(api)
     follow(api, owner.account_id, mint_fan(api, owner.account_id, owner.api_key, "f1")["token"])
 
@@ -128,11 +130,17 @@ def test_login_console_create_and_revoke_a_key(page: Page, api: httpx.Client) ->
     expect(row).to_contain_text("active")
     screenshot(page, "console")
 
-    r = api.get(f"/api/v1/accounts/{owner.account_id}/api-keys", headers=bearer(new_key))
-    assert r.status_code == 200, r.text
-    names = {k["name"]: k for k in r.json()["items"]}
+    # The browser's console session lists the keys through the API; a key itself cannot.
+    keys_url = f"{server.base_url}/api/v1/accounts/{owner.account_id}/api-keys"
+    listed = page.request.get(keys_url)
+    assert listed.status == 200, listed.text()
+    names = {k["name"]: k for k in listed.json()["items"]}
     assert "e2e order service" in names
     assert all(k.get("key") is None for k in names.values()), "a listed key leaked its secret"
+    r = api.get(keys_url, headers=bearer(new_key))
+    assert r.status_code == 403 and r.json()["code"] == "wrong_credential", r.text
+    followers = f"/api/v1/accounts/{owner.account_id}/followers"
+    assert api.get(followers, headers=bearer(new_key)).status_code == 200
 
     # Shown once: a fresh load of the console no longer carries the secret.
     page.goto("/console")
@@ -143,23 +151,32 @@ def test_login_console_create_and_revoke_a_key(page: Page, api: httpx.Client) ->
     expect(page.get_by_role("status")).to_contain_text("revoked")
     expect(page.locator("tr", has_text="e2e order service")).to_contain_text("revoked")
 
-    r = api.get(f"/api/v1/accounts/{owner.account_id}/api-keys", headers=bearer(new_key))
+    r = api.get(followers, headers=bearer(new_key))
     assert r.status_code == 401
     assert r.headers["content-type"].startswith("application/problem+json")
     assert r.json()["code"] == "api_key_revoked"
+    revoked = {k["name"]: k for k in page.request.get(keys_url).json()["items"]}
+    assert revoked["e2e order service"]["revoked_at"] is not None
     # The other key is untouched.
-    r = api.get(f"/api/v1/accounts/{owner.account_id}/api-keys", headers=owner.key_headers)
+    r = api.get(followers, headers=owner.key_headers)
     assert r.status_code == 200, r.text
+    assert revoked["default"]["revoked_at"] is None
+
+    # Logging out ends the session the page and its scripts used.
+    page.get_by_role("button", name=re.compile("^Log out")).click()
+    expect(page).to_have_url(re.compile(r"/login$"))
+    assert page.request.get(keys_url).status == 401
 
 
 def test_invitation_link_makes_an_editor(page: Page, api: httpx.Client) -> None:
     owner = sign_up_api(api)
     email = f"editor@{owner.handle}.example"
-    r = api.post(
-        f"/api/v1/accounts/{owner.account_id}/invitations",
-        json={"email": email, "role": "editor"},
-        headers=owner.key_headers,
-    )
+    invitations = f"/api/v1/accounts/{owner.account_id}/invitations"
+    invitation = {"email": email, "role": "editor"}
+    # Inviting is the owner's, from the console session; a backend key may not.
+    r = api.post(invitations, json=invitation, headers=owner.key_headers)
+    assert r.status_code == 403 and r.json()["code"] == "wrong_credential", r.text
+    r = api.post(invitations, json=invitation, headers=owner.session_headers)
     assert r.status_code == 201, r.text
     accept_url = r.json()["accept_url"]
     assert re.search(r"/invite#token=[A-Za-z0-9_\-]+$", accept_url), accept_url
@@ -176,7 +193,8 @@ def test_invitation_link_makes_an_editor(page: Page, api: httpx.Client) -> None:
     # Keys and staff management are the owner's; an editor does not see them.
     expect(page.get_by_role("heading", name="API keys")).to_have_count(0)
 
-    r = api.get(f"/api/v1/accounts/{owner.account_id}/staff", headers=owner.key_headers)
+    r = api.get(f"/api/v1/accounts/{owner.account_id}/staff", headers=owner.session_headers)
+    assert r.status_code == 200, r.text
     assert {"email": email, "role": "editor"} in [
         {"email": p["email"], "role": p["role"]} for p in r.json()["items"]
     ]

@@ -101,7 +101,7 @@ class World:
     expired_token: str
     revoked_token: str
     revoked_key: str
-    ids: dict[str, str]  # what the matrix's paths name: {a}, {b}, {fan}, {b_token}
+    ids: dict[str, str]  # what the matrix's paths name: {a}, {b}, {fan}, {fan2}, {b_fan}, …
 
     def auth(self, kind: str) -> dict[str, str]:
         a = self.a
@@ -141,11 +141,14 @@ async def world(client: httpx.AsyncClient, settings: Settings, clock: Clock) -> 
         f"/api/v1/accounts/{a.account_id}/fan-tokens/{revoked['id']}", headers=a.key_headers
     )
     assert r.status_code == 204, r.text
+    # Keys are the owner's to manage, from a console session.
+    owner = {"Cookie": f"la_session={a.cookies['la_session']}", **a.staff_headers}
     old = await client.post(
-        f"/api/v1/accounts/{a.account_id}/api-keys", json={"name": "old"}, headers=a.key_headers
+        f"/api/v1/accounts/{a.account_id}/api-keys", json={"name": "old"}, headers=owner
     )
+    assert old.status_code == 201, old.text
     r = await client.delete(
-        f"/api/v1/accounts/{a.account_id}/api-keys/{old.json()['id']}", headers=a.key_headers
+        f"/api/v1/accounts/{a.account_id}/api-keys/{old.json()['id']}", headers=owner
     )
     assert r.status_code == 200, r.text
     # One credit done under a key, so that key can be reused with another body.
@@ -170,6 +173,8 @@ async def world(client: httpx.AsyncClient, settings: Settings, clock: Clock) -> 
             "a": a.account_id,
             "b": b.account_id,
             "fan": fan["fan_id"],
+            "fan2": expiring["fan_id"],
+            "b_fan": b_fan["fan_id"],
             "b_token": b_fan["id"],
         },
     )
@@ -244,9 +249,12 @@ def credit(name: str, field: str, body: Any, path: str = WALLET, **kw: Any) -> B
     return Bad(name, "POST", path, 422, "invalid_field", field, json=body, headers=IDEM, **kw)
 
 
-def invalid(name: str, method: str, path: str, field: str, body: Any = NO_BODY) -> Bad:
-    """A request by the brand's API key answering 422 invalid_field on ``field``."""
-    return Bad(name, method, path, 422, "invalid_field", field, json=body)
+def invalid(
+    name: str, method: str, path: str, field: str, body: Any = NO_BODY, auth: str = "key"
+) -> Bad:
+    """A request (by the brand's API key unless ``auth`` says) answering 422 invalid_field
+    on ``field``."""
+    return Bad(name, method, path, 422, "invalid_field", field, auth, json=body)
 
 
 def raw(
@@ -320,13 +328,14 @@ CASES: list[Bad] = [
         "tiers.0.name",
         {"tiers": [{"rank": 0, "name": x(21)}]},
     ),
-    invalid("api_key_name_too_long", "POST", A + "/api-keys", "name", {"name": x(61)}),
+    invalid("api_key_name_too_long", "POST", A + "/api-keys", "name", {"name": x(61)}, "staff"),
     invalid(
         "invitation_email_too_long",
         "POST",
         A + "/invitations",
         "email",
         {"email": x(250) + "@b.example", "role": "editor"},
+        "staff",
     ),
     Bad(
         "idempotency_key_too_long",
@@ -386,6 +395,7 @@ CASES: list[Bad] = [
         A + "/invitations",
         "role",
         {"email": "e@brand.example", "role": "admin"},
+        "staff",
     ),
     invalid("followers_limit_too_big", "GET", A + "/followers?limit=1000", "limit"),
     invalid("followers_limit_not_a_number", "GET", A + "/followers?limit=ten", "limit"),
@@ -468,6 +478,20 @@ CASES: list[Bad] = [
         "unknown_fan_member_read", "GET", A + "/members/fan_unknown", 404, "fan_not_found", "fan_id"
     ),
     Bad("unknown_fan_wallet", "GET", A + "/wallets/fan_unknown", 404, "fan_not_found", "fan_id"),
+    # A fan that brand B minted is not one of brand A's, even to read.
+    *[
+        Bad(
+            f"another_brands_fan_{what}_by_{auth}",
+            "GET",
+            A + path,
+            404,
+            "fan_not_found",
+            "fan_id",
+            auth,
+        )
+        for what, path in (("wallet", "/wallets/{b_fan}"), ("member", "/members/{b_fan}"))
+        for auth in ("key", "staff")
+    ],
     Bad(
         "unknown_fan_revoke_tokens",
         "POST",
@@ -500,6 +524,7 @@ CASES: list[Bad] = [
         404,
         "api_key_not_found",
         "key_id",
+        "staff",
         has="key_unknown",
     ),
     Bad(
@@ -509,6 +534,7 @@ CASES: list[Bad] = [
         404,
         "invitation_not_found",
         "invitation_id",
+        "staff",
         has="inv_unknown",
     ),
     Bad(
@@ -604,6 +630,106 @@ CASES: list[Bad] = [
         headers={"Idempotency-Key": "used-key"},
     ),
     Bad(
+        "idempotency_key_reused_for_another_fan",
+        "POST",
+        A + "/wallets/{fan2}/credits",
+        422,
+        "idempotency_key_reused",
+        "Idempotency-Key",
+        json={"points": 5, "reason": "welcome"},
+        headers={"Idempotency-Key": "used-key"},
+    ),
+    # -- the console's routes (keys, invitations, staff) take the owner's session only ---------
+    *[
+        Bad(
+            f"{auth}_on_console_{label}",
+            method,
+            A + path,
+            403,
+            "wrong_credential",
+            "Authorization",
+            auth,
+            body,
+        )
+        for label, method, path, body in (
+            ("create_key", "POST", "/api-keys", {"name": "more"}),
+            ("list_keys", "GET", "/api-keys", NO_BODY),
+            ("revoke_key", "DELETE", "/api-keys/key_unknown", NO_BODY),
+            ("invite", "POST", "/invitations", {"email": "e@x.example", "role": "owner"}),
+            ("list_invitations", "GET", "/invitations", NO_BODY),
+            ("withdraw_invitation", "DELETE", "/invitations/inv_unknown", NO_BODY),
+            ("list_staff", "GET", "/staff", NO_BODY),
+        )
+        for auth in ("key", "fan")
+    ],
+    *[
+        Bad(
+            f"{auth}_on_console_{label}",
+            "POST",
+            A + path,
+            403,
+            "csrf_failed",
+            "X-CSRF-Token",
+            auth,
+            body,
+        )
+        for label, path, body in (
+            ("create_key", "/api-keys", {"name": "more"}),
+            ("invite", "/invitations", {"email": "e@x.example", "role": "owner"}),
+        )
+        for auth in ("staff_no_csrf", "staff_bad_csrf")
+    ],
+    Bad(
+        "staff_without_csrf_revokes_a_key",
+        "DELETE",
+        A + "/api-keys/key_unknown",
+        403,
+        "csrf_failed",
+        "X-CSRF-Token",
+        "staff_no_csrf",
+    ),
+    # -- a session cookie without its CSRF token, where anyone may call: no staff authority,
+    # so the request goes on as an anonymous one (no csrf_failed) ---------------------------
+    *[
+        Bad(
+            f"signup_by_{auth}_is_anonymous",
+            "POST",
+            "/api/v1/signup",
+            422,
+            "invalid_field",
+            "account.handle",
+            auth,
+            {**SIGNUP, "account": {"name": "n", "handle": "-bad"}},
+        )
+        for auth in ("staff_no_csrf", "staff_bad_csrf")
+    ],
+    *[
+        Bad(
+            f"login_by_{auth}_is_anonymous",
+            "POST",
+            "/api/v1/session",
+            401,
+            "invalid_credentials",
+            None,
+            auth,
+            {"email": "owner@brand-a.example", "password": "not the password"},
+        )
+        for auth in ("staff_no_csrf", "staff_bad_csrf")
+    ],
+    *[
+        Bad(
+            f"accept_by_{auth}_is_anonymous",
+            "POST",
+            "/api/v1/invitations/accept",
+            404,
+            "invitation_not_found",
+            "token",
+            auth,
+            {"token": "not-a-token", "password": x(10)},
+        )
+        for auth in ("staff_no_csrf", "staff_bad_csrf")
+    ],
+    Bad(
         "staff_without_csrf",
         "PATCH",
         A,
@@ -612,16 +738,6 @@ CASES: list[Bad] = [
         "X-CSRF-Token",
         "staff_no_csrf",
         {"bio": "x"},
-    ),
-    Bad(
-        "staff_with_wrong_csrf",
-        "POST",
-        A + "/api-keys",
-        403,
-        "csrf_failed",
-        "X-CSRF-Token",
-        "staff_bad_csrf",
-        {"name": "x"},
     ),
     Bad(
         "staff_logout_without_csrf",
@@ -849,4 +965,57 @@ async def test_a_locked_login_says_when_to_retry(client: httpx.AsyncClient, worl
     assert r.status_code == 429 and r.headers["content-type"] == PROBLEM
     assert r.json()["code"] == "too_many_attempts"
     assert 1 <= int(r.headers["retry-after"]) <= 900
+    assert snapshot(world.db) == before
+
+
+@pytest.mark.parametrize(
+    ("name", "headers", "status", "code", "field"),
+    [
+        # Raw UTF-8 in a header (RFC 9110 allows obs-text): the constant-time comparisons
+        # must refuse it like any other wrong value, not fail on it.
+        (
+            "fan_token",
+            [(b"authorization", "Bearer laf_a.\u00e9".encode())],
+            401,
+            "token_invalid",
+            "Authorization",
+        ),
+        (
+            "fan_token_payload",
+            [(b"authorization", "Bearer laf_\u00e9\u00e9.abc".encode())],
+            401,
+            "token_invalid",
+            "Authorization",
+        ),
+        (
+            "api_key",
+            [(b"authorization", ("Bearer lak_" + "0" * 26 + "_\u00e9").encode())],
+            401,
+            "api_key_invalid",
+            "Authorization",
+        ),
+        ("csrf_header", [(b"x-csrf-token", "\u00e9".encode())], 403, "csrf_failed", "X-CSRF-Token"),
+    ],
+)
+async def test_non_ascii_credentials_are_refused_not_crashed(
+    client: httpx.AsyncClient,
+    world: World,
+    name: str,
+    headers: list[tuple[bytes, bytes]],
+    status: int,
+    code: str,
+    field: str,
+) -> None:
+    before = snapshot(world.db)
+    client.cookies.clear()
+    if name == "csrf_header":
+        headers = [(b"cookie", f"la_session={world.a.cookies['la_session']}".encode()), *headers]
+    r = await client.patch(
+        f"/api/v1/accounts/{world.a.account_id}",
+        content=b'{"bio": "x"}',
+        headers=[(b"content-type", b"application/json"), *headers],
+    )
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"] == PROBLEM
+    assert (r.json()["code"], r.json()["field"]) == (code, field)
     assert snapshot(world.db) == before

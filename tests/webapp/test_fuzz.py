@@ -117,9 +117,16 @@ def _seed(http: asgi.ASGIClient) -> Target:
     a, b = brands
     url = f"/api/v1/accounts/{a['account']['id']}"
     key = {"Authorization": f"Bearer {a['api_key']}"}
+    session = {"la_session": sessions[0]}
+    owner = Credential({"X-CSRF-Token": a["csrf_token"]}, session)
 
     def post(path: str, body: dict[str, Any], headers: dict[str, str] | None = None) -> Any:
         return ok(http.post(url + path, json=body, headers={**key, **(headers or {})}), 201)
+
+    def console(path: str, body: dict[str, Any]) -> Any:
+        """The owner's console routes take the session (cookie and CSRF token), not a key."""
+        r = http.post(url + path, json=body, headers=owner.headers, cookies=owner.cookies)
+        return ok(r, 201)
 
     me = post("/fan-tokens", {"external_id": "me", "name": "Me"})
     target = post("/fan-tokens", {"external_id": "target", "name": "Target"})
@@ -128,11 +135,10 @@ def _seed(http: asgi.ASGIClient) -> Target:
     ok(http.put(url + "/tiers", json=ladder, headers=key))
     credit = {"points": 5, "reason": "seed"}
     post(f"/wallets/{target['fan_id']}/credits", credit, {"Idempotency-Key": "seed"})
-    spare_key = post("/api-keys", {"name": "spare"})
-    invitation = post("/invitations", {"email": "ed@fuzz.example", "role": "editor"})
+    spare_key = console("/api-keys", {"name": "spare"})
+    invitation = console("/invitations", {"email": "ed@fuzz.example", "role": "editor"})
     fan = {"Authorization": f"Bearer {me['token']}"}
     ok(http.post(url + "/follow", headers=fan))
-    session = {"la_session": sessions[0]}
     return Target(
         app=http.app,
         credentials={
@@ -140,7 +146,7 @@ def _seed(http: asgi.ASGIClient) -> Target:
             "key": Credential(key),
             "other_key": Credential({"Authorization": f"Bearer {b['api_key']}"}),
             "fan": Credential(fan),
-            "staff": Credential({"X-CSRF-Token": a["csrf_token"]}, session),
+            "staff": owner,
             "staff_no_csrf": Credential(cookies=session),
             "forged_token": Credential({"Authorization": f"Bearer {me['token'][:-2]}xx"}),
         },

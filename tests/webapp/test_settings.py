@@ -33,7 +33,22 @@ def test_the_secret_is_made_once_private_and_kept(tmp_path: Path) -> None:
     assert first.secret == second.secret and len(first.secret) == 64
     mode = stat.S_IMODE((tmp_path / "secret.key").stat().st_mode)
     assert mode == 0o600
-    assert Settings(data_dir=tmp_path, secret="given").with_secret().secret == "given"
+    given = "g" * 32
+    assert Settings(data_dir=tmp_path, secret=given).with_secret().secret == given
+    # The key file is written through a scratch file that is renamed: none is left behind.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["secret.key"]
+
+
+@pytest.mark.parametrize("secret", ["given", "s" * 31])
+def test_a_short_secret_is_refused(tmp_path: Path, secret: str) -> None:
+    with pytest.raises(SettingsError, match="LIFEACCOUNT_SECRET is shorter than 32"):
+        Settings(data_dir=tmp_path, secret=secret).with_secret()
+
+
+def test_a_short_key_file_is_refused_not_used(tmp_path: Path) -> None:
+    (tmp_path / "secret.key").write_text("short\n")
+    with pytest.raises(SettingsError, match="secret.key"):
+        Settings(data_dir=tmp_path).with_secret()
 
 
 def test_check_reports_each_part(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
