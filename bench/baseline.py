@@ -18,6 +18,8 @@ from collections.abc import Sequence
 
 from starlette.types import Receive, Scope, Send
 
+from webapp.cli import run_server
+
 BODY = b'{"status":"ok"}'
 HEADERS = [
     (b"content-type", b"application/json"),
@@ -40,7 +42,6 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    import uvicorn
 
     parser = argparse.ArgumentParser(prog="python -m bench.baseline")
     parser.add_argument("--host", default="127.0.0.1")
@@ -52,17 +53,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     sock.bind((args.host, args.port))
     host, port = sock.getsockname()[:2]
     print(f"baseline listening on http://{host}:{port}", flush=True)
-    # The same options as webapp/cli.py's _serve, so only the app differs.
-    config = uvicorn.Config(
-        app,
-        log_level=args.log_level,
-        proxy_headers=True,
-        server_header=False,
-        lifespan="on",
-    )
-    server = uvicorn.Server(config)
-    server.run(sockets=[sock])
-    return 0 if server.started else 1
+    # The same server set-up as `lifeaccount serve`, so only the app differs.
+    return run_server(app, sock, log_level=args.log_level)
 
 
 if __name__ == "__main__":

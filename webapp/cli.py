@@ -9,6 +9,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from starlette.types import ASGIApp
+
 from media.tools import check_ffmpeg
 from store.engines import EngineURLError, check_broker, check_store, open_broker, open_store
 from webapp.settings import Settings, SettingsError
@@ -81,8 +83,6 @@ async def _check(settings: Settings) -> int:
 
 
 def _serve(settings: Settings) -> int:
-    import uvicorn
-
     from webapp.app import create_app
 
     # Everything a start-up could refuse is checked here, where it can be said plainly;
@@ -110,12 +110,16 @@ def _serve(settings: Settings) -> int:
     print(
         f"lifeaccount listening on http://{shown}:{port} (data in {settings.data_dir})", flush=True
     )
+    return run_server(create_app(settings), sock, log_level=settings.log_level)
+
+
+def run_server(app: ASGIApp, sock: socket.socket, *, log_level: str) -> int:
+    """Serve ``app`` on a bound socket as `lifeaccount serve` does (bench/ uses it too, so
+    its baseline differs from the platform only in the app)."""
+    import uvicorn
+
     config = uvicorn.Config(
-        create_app(settings),
-        log_level=settings.log_level,
-        proxy_headers=True,
-        server_header=False,
-        lifespan="on",
+        app, log_level=log_level, proxy_headers=True, server_header=False, lifespan="on"
     )
     server = uvicorn.Server(config)
     server.run(sockets=[sock])
