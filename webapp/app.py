@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import orjson
 from starlette.applications import Starlette
@@ -21,6 +22,7 @@ from starlette.staticfiles import StaticFiles
 
 from accounts.passwords import Passwords
 from accounts.schema import INDEXES as ACCOUNT_INDEXES
+from content.uploads import INDEXES as UPLOAD_INDEXES
 from media.tools import check_ffmpeg, usable
 from store.clock import utc_now
 from store.engines import open_broker, open_store
@@ -29,6 +31,7 @@ from webapp import (
     api_points,
     api_sessions,
     api_staff,
+    api_uploads,
     housekeeping,
     idempotency,
     openapi,
@@ -57,7 +60,7 @@ async def open_services(settings: Settings, now: Callable[[], datetime] = utc_no
     """Open the engines named by the settings and create every index (start-up work)."""
     settings = settings.with_secret()
     store = open_store(settings.store, settings.data_dir, synchronous=settings.sqlite_synchronous)
-    await store.ensure_indexes([*ACCOUNT_INDEXES, *idempotency.INDEXES])
+    await store.ensure_indexes([*ACCOUNT_INDEXES, *UPLOAD_INDEXES, *idempotency.INDEXES])
     broker = open_broker(settings.broker)
     services = Services(
         settings=settings,
@@ -111,12 +114,19 @@ async def health(request: Request) -> Response:
     )
 
 
+def openapi_document() -> dict[str, Any]:
+    """The API's OpenAPI document: the endpoint table plus the tus upload routes."""
+    document = openapi.build(ENDPOINTS, title="lifeaccount API", version=VERSION)
+    document["paths"].update(api_uploads.openapi_paths())
+    return document
+
+
 def create_app(
     settings: Settings | None = None, *, now: Callable[[], datetime] = utc_now
 ) -> Starlette:
     """Build the ASGI app; engines open when the lifespan starts."""
     settings = settings or Settings.load()
-    document = openapi.build(ENDPOINTS, title="lifeaccount API", version=VERSION)
+    document = openapi_document()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -141,6 +151,7 @@ def create_app(
             Route("/healthz", health, methods=["GET"]),
             Route("/api/openapi.json", openapi_json, methods=["GET"]),
             *routes(ENDPOINTS),
+            *api_uploads.routes(),
             *pages.routes(),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ],

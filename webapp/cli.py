@@ -1,9 +1,11 @@
-"""``lifeaccount serve | check``: the command line (DESIGN §9)."""
+"""``lifeaccount serve | worker | check``: the command line (DESIGN §9)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
+import signal
 import socket
 import sys
 from collections.abc import Sequence
@@ -11,7 +13,11 @@ from typing import Any
 
 from starlette.types import ASGIApp
 
+from media import jobs
+from media.jobs import JobQueue, default_owner
 from media.tools import check_ffmpeg
+from media.worker import Handler, Worker
+from store.clock import utc_now
 from store.engines import EngineURLError, check_broker, check_store, open_broker, open_store
 from webapp.settings import Settings, SettingsError
 
@@ -35,6 +41,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port (default 8000; 0 picks a free one)")
     serve.add_argument("--base-url", dest="base_url", help="public URL, e.g. https://la.example")
     common(serve)
+    worker = sub.add_parser("worker", help="run a media worker process sharing the store")
+    worker.add_argument("--data-dir", dest="data_dir", help="where data lives (default ./data)")
+    worker.add_argument("--store", help="sqlite:///FILE (default sqlite:///lifeaccount.db)")
+    worker.add_argument(
+        "--concurrency", dest="media_concurrency", type=int, help="jobs run at once (default 1)"
+    )
     check = sub.add_parser("check", help="verify ffmpeg, the store and the broker")
     common(check)
     return parser
@@ -50,7 +62,56 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.command == "check":
         return asyncio.run(_check(settings))
+    if args.command == "worker":
+        return _worker(settings)
     return _serve(settings)
+
+
+def handlers_for(settings: Settings) -> dict[str, Handler]:
+    """The media job handlers of this deployment, by job kind; a worker claims only these
+    kinds, so a kind no worker handles waits in the queue rather than failing."""
+    return {}
+
+
+def _worker(settings: Settings) -> int:
+    try:
+        check_store(settings.store, settings.data_dir, synchronous=settings.sqlite_synchronous)
+        if settings.media_concurrency < 1:
+            raise SettingsError("--concurrency (LIFEACCOUNT_MEDIA_CONCURRENCY) must be at least 1")
+    except (SettingsError, EngineURLError) as exc:
+        print(f"lifeaccount: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    return asyncio.run(_work(settings))
+
+
+async def _work(settings: Settings) -> int:
+    # This process writes the SQLite file that `serve` writes too. FULL runs the connections
+    # on threads (store/sqlite.py), so waiting out the other process's write lock (the busy
+    # timeout allows 10 s) blocks a thread rather than the event loop and its heartbeats.
+    store = open_store(settings.store, settings.data_dir, synchronous="FULL")
+    try:
+        await store.ensure_indexes(jobs.INDEXES)
+        queue = JobQueue(store, owner=default_owner(), now=utc_now)
+        handlers = handlers_for(settings)
+        worker = Worker(queue, handlers, concurrency=settings.media_concurrency)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        kinds = ", ".join(sorted(handlers)) or "none registered"
+        print(
+            f"lifeaccount worker {queue.owner} running: kinds {kinds}, "
+            f"concurrency {settings.media_concurrency} (data in {settings.data_dir})",
+            flush=True,
+        )
+        await worker.run_forever(stop)
+    finally:
+        await store.close()
+    print("lifeaccount worker stopped", flush=True)
+    return 0
 
 
 async def _check(settings: Settings) -> int:

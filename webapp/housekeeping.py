@@ -1,5 +1,6 @@
 """Periodic clean-up of records that only matter for a while: expired sessions, fan tokens a
-day past expiry, and idempotency answers older than a day (a later retry is still safe: the
+day past expiry, incomplete uploads past their expiry (with their bytes), and idempotency
+answers older than a day (a later retry is still safe: the
 ledger keeps its own idempotency keys for ever)."""
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from datetime import timedelta
 
 from accounts import fans, staff
 from store.clock import rfc3339
+from webapp import api_uploads
 from webapp.context import Services
 from webapp.idempotency import RECORDS
 
@@ -23,6 +25,7 @@ class Swept:
     sessions: int
     fan_tokens: int
     idempotency_records: int
+    uploads: int
 
 
 async def sweep(services: Services) -> Swept:
@@ -36,6 +39,7 @@ async def sweep(services: Services) -> Swept:
         idempotency_records=await services.store.collection(RECORDS).delete_many(
             {"created_at": {"$lte": cutoff}}
         ),
+        uploads=await api_uploads.purge(services),
     )
 
 

@@ -26,7 +26,9 @@ class Settings:
     argon2_parallelism: int = 4
     cookie_secure: bool = False
     max_body_bytes: int = 1_048_576
+    max_upload_bytes: int = 2 * 1024**3  # the largest tus upload (Tus-Max-Size)
     log_level: str = "info"
+    media_concurrency: int = 1  # jobs one media worker (serve's, or `lifeaccount worker`) runs
 
     @classmethod
     def load(

@@ -49,21 +49,31 @@ function example(doc, schema, depth = 0) {
 }
 
 function operation(doc, path, method, op) {
-  const params = (op.parameters || []).filter((p) => p.in !== "header" || p.name === "Idempotency-Key");
+  const params = (op.parameters || []).filter((p) => p.name.toLowerCase() !== "x-csrf-token");
   const inputs = {};
   const form = el("div", { class: "params" });
   for (const p of params) {
     const input = el("input", { name: p.name, placeholder: p.description || p.name, "aria-label": `${p.in} ${p.name}` });
     if (p.name === "Idempotency-Key") input.value = crypto.randomUUID();
+    else if (p.in === "header" && p.schema) {
+      const given = p.schema.const ?? p.schema.default ?? (p.schema.enum || [])[0];
+      if (given !== undefined && given !== null) input.value = String(given);
+    }
     inputs[p.name] = { input, where: p.in };
     form.append(el("label", {}, `${p.name} (${p.in}${p.required ? ", required" : ""})`, input));
   }
   let bodyBox = null;
-  const reqSchema = op.requestBody && op.requestBody.content["application/json"].schema;
-  if (reqSchema) {
-    bodyBox = el("textarea", { rows: "8", "aria-label": "request body (JSON)" });
-    bodyBox.value = JSON.stringify(example(doc, reqSchema), null, 2);
-    form.append(el("label", {}, "Body (application/json)", bodyBox));
+  // JSON bodies start as an example that validates; other media types (the tus upload
+  // chunks) are sent as the text typed, with their own content type.
+  const bodyTypes = Object.keys((op.requestBody && op.requestBody.content) || {});
+  const bodyType = bodyTypes.includes("application/json") ? "application/json" : bodyTypes[0];
+  if (bodyType) {
+    const label = bodyType === "application/json" ? "JSON" : bodyType;
+    bodyBox = el("textarea", { rows: "8", "aria-label": `request body (${label})` });
+    if (bodyType === "application/json") {
+      bodyBox.value = JSON.stringify(example(doc, op.requestBody.content[bodyType].schema), null, 2);
+    }
+    form.append(el("label", {}, `Body (${bodyType})`, bodyBox));
   }
   const output = el("div", { class: "response", "aria-live": "polite" });
   const send = el("button", { type: "button" }, "Send");
@@ -80,7 +90,7 @@ function operation(doc, path, method, op) {
     if (tokenInput.value) headers.Authorization = `Bearer ${tokenInput.value.trim()}`;
     else if (csrf && method !== "get") headers["X-CSRF-Token"] = csrf;
     const init = { method: method.toUpperCase(), headers, credentials: "same-origin" };
-    if (bodyBox) { headers["Content-Type"] = "application/json"; init.body = bodyBox.value; }
+    if (bodyBox) { headers["Content-Type"] = bodyType; init.body = bodyBox.value; }
     output.replaceChildren(el("p", {}, "Sending…"));
     const started = performance.now();
     const response = await fetch(url, init);

@@ -1,0 +1,8 @@
+"""Every collection index the content domain needs, created at start-up."""
+
+from __future__ import annotations
+
+from content import contents, coupons, sensitive
+from store.port import Index
+
+INDEXES: list[Index] = [*contents.INDEXES, *coupons.INDEXES, *sensitive.INDEXES]
