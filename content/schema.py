@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from content import contents, coupons, sensitive
+from content import contents, coupons, sensitive, uploads
 from store.port import Index
 
-INDEXES: list[Index] = [*contents.INDEXES, *coupons.INDEXES, *sensitive.INDEXES]
+INDEXES: list[Index] = [
+    *contents.INDEXES,
+    *coupons.INDEXES,
+    *sensitive.INDEXES,
+    *uploads.INDEXES,
+]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import mimetypes
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -22,10 +23,15 @@ from starlette.staticfiles import StaticFiles
 
 from accounts.passwords import Passwords
 from accounts.schema import INDEXES as ACCOUNT_INDEXES
-from content.uploads import INDEXES as UPLOAD_INDEXES
+from content.pipeline import VideoPipeline
+from content.schema import INDEXES as CONTENT_INDEXES
+from content.sensitive import ReviewPolicy
+from media import jobs
 from media.tools import check_ffmpeg, usable
+from media.worker import Worker
 from store.clock import utc_now
 from store.engines import open_broker, open_store
+from store.port import DocumentStore
 from webapp import (
     api_accounts,
     api_points,
@@ -56,11 +62,20 @@ ENDPOINTS: list[Endpoint] = [
 STATIC = Path(__file__).parent / "static"
 
 
+def video_pipeline(
+    store: DocumentStore, settings: Settings, now: Callable[[], datetime]
+) -> VideoPipeline:
+    """The transcode job handler's parts; `serve` and `lifeaccount worker` both use it."""
+    return VideoPipeline(store, api_uploads.blob_store(settings), ReviewPolicy(store), now)
+
+
 async def open_services(settings: Settings, now: Callable[[], datetime] = utc_now) -> Services:
     """Open the engines named by the settings and create every index (start-up work)."""
     settings = settings.with_secret()
     store = open_store(settings.store, settings.data_dir, synchronous=settings.sqlite_synchronous)
-    await store.ensure_indexes([*ACCOUNT_INDEXES, *UPLOAD_INDEXES, *idempotency.INDEXES])
+    await store.ensure_indexes(
+        [*ACCOUNT_INDEXES, *CONTENT_INDEXES, *jobs.INDEXES, *idempotency.INDEXES]
+    )
     broker = open_broker(settings.broker)
     services = Services(
         settings=settings,
@@ -74,6 +89,8 @@ async def open_services(settings: Settings, now: Callable[[], datetime] = utc_no
         secret=settings.secret.encode(),
         now=now,
         idempotency=IdempotencyKeys(store, now),
+        jobs=jobs.JobQueue(store, owner=jobs.default_owner(), now=now),
+        pipeline=video_pipeline(store, settings, now),
     )
     try:
         services.ffmpeg = await check_ffmpeg()
@@ -127,6 +144,11 @@ def create_app(
     """Build the ASGI app; engines open when the lifespan starts."""
     settings = settings or Settings.load()
     document = openapi_document()
+    videos = api_uploads.blob_store(settings).path("videos")
+    videos.mkdir(parents=True, exist_ok=True)
+    # HLS playlists and fMP4 segments need their own types for players (RFC 8216 §4).
+    mimetypes.add_type("application/vnd.apple.mpegurl", ".m3u8")
+    mimetypes.add_type("video/iso.segment", ".m4s")
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -134,9 +156,18 @@ def create_app(
         app.state.services = services
         app.state.templates = pages.environment()
         sweeper = asyncio.create_task(housekeeping.run_forever(services))
+        # The in-process media worker; `lifeaccount worker` processes add more hands.
+        worker = Worker(
+            services.jobs,
+            services.pipeline.handlers(),
+            concurrency=services.settings.media_concurrency,
+        )
+        working = asyncio.create_task(worker.run_forever())
         try:
             yield
         finally:
+            await worker.stop()  # running jobs go back to the queue before the store closes
+            await working
             sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
@@ -154,6 +185,8 @@ def create_app(
             *api_uploads.routes(),
             *pages.routes(),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
+            # Only the transcoded outputs are public; raw uploads under the same root are not.
+            Mount("/media/videos", StaticFiles(directory=videos), name="videos"),
         ],
         lifespan=lifespan,
         middleware=[Middleware(SecurityHeaders)],

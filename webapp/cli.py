@@ -16,7 +16,7 @@ from starlette.types import ASGIApp
 from media import jobs
 from media.jobs import JobQueue, default_owner
 from media.tools import check_ffmpeg
-from media.worker import Handler, Worker
+from media.worker import Worker
 from store.clock import utc_now
 from store.engines import EngineURLError, check_broker, check_store, open_broker, open_store
 from webapp.settings import Settings, SettingsError
@@ -67,12 +67,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     return _serve(settings)
 
 
-def handlers_for(settings: Settings) -> dict[str, Handler]:
-    """The media job handlers of this deployment, by job kind; a worker claims only these
-    kinds, so a kind no worker handles waits in the queue rather than failing."""
-    return {}
-
-
 def _worker(settings: Settings) -> int:
     try:
         check_store(settings.store, settings.data_dir, synchronous=settings.sqlite_synchronous)
@@ -95,7 +89,10 @@ async def _work(settings: Settings) -> int:
     try:
         await store.ensure_indexes(jobs.INDEXES)
         queue = JobQueue(store, owner=default_owner(), now=utc_now)
-        handlers = handlers_for(settings)
+        from webapp.app import video_pipeline
+
+        # A worker claims only the kinds it has handlers for; the rest wait for another.
+        handlers = video_pipeline(store, settings, utc_now).handlers()
         worker = Worker(queue, handlers, concurrency=settings.media_concurrency)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

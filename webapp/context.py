@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from accounts.passwords import Passwords
+from content.pipeline import VideoPipeline
+from media.jobs import JobQueue
 from media.tools import ToolCheck
 from store.broker import Broker
 from store.port import DocumentStore
@@ -24,6 +26,8 @@ class Services:
     secret: bytes
     now: Callable[[], datetime]
     idempotency: IdempotencyKeys
+    jobs: JobQueue
+    pipeline: VideoPipeline
     ffmpeg: ToolCheck | None = None
     # Failed logins: a few per email, more per client address (offices share one).
     email_throttle: FailureThrottle = field(default_factory=lambda: FailureThrottle(10, 900))

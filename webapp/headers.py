@@ -31,7 +31,7 @@ class SecurityHeaders:
                 headers = MutableHeaders(scope=message)
                 for name, value in BASE.items():
                     headers.setdefault(name, value)
-                if not scope["path"].startswith("/static/"):
+                if not scope["path"].startswith(("/static/", "/media/")):
                     # Answers carry secrets shown once (API keys, fan tokens, invitations) and
                     # per-caller views; no shared cache or back button should keep them.
                     headers.setdefault("cache-control", "no-store")

@@ -1,0 +1,110 @@
+"""The video pipeline: an uploaded file becomes the HLS ladder, MP4 fallback and poster of a
+video content, as a job of the persisted media queue (``media.jobs``).
+
+The handler probes the upload in a child process (``media.probe``), transcodes it
+(``media.transcode``) into ``videos/<content>/<upload>`` of the blob store and hands the files
+to ``content.publishing.media_ready``; a file that is not a usable video ends the content's
+processing with ``media_failed`` and a message saying what to upload instead. Progress goes to
+both the job and the content, never backwards. A job that is run again (its worker died)
+starts the transcode over: nothing half-made is ever handed on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from content.publishing import media_failed, media_progress, media_ready
+from content.sensitive import ReviewPolicy
+from content.uploads import UPLOADS, State
+from media.blobs import BlobStore
+from media.ffmpeg import EncodeSettings
+from media.jobs import Job, JobQueue
+from media.probe import ProbeError, ProbeLimits, probe
+from media.transcode import TranscodeError, Transcoder
+from media.worker import HandlerError, Progress
+from store.port import DocumentStore
+
+TRANSCODE = "transcode"
+# Transcoding failures that another attempt may cure (a killed or timed-out ffmpeg); a
+# probe verdict on the file itself never changes, so those are not retried.
+RETRYABLE = frozenset({"ffmpeg_failed", "timeout", "output_missing"})
+
+
+def output_key(content_id: str, upload_id: str) -> str:
+    return f"videos/{content_id}/{upload_id}"
+
+
+@dataclass
+class VideoPipeline:
+    store: DocumentStore
+    blobs: BlobStore
+    policy: ReviewPolicy
+    now: Callable[[], datetime]
+    limits: ProbeLimits = field(default_factory=ProbeLimits)
+    encode: EncodeSettings = field(default_factory=EncodeSettings)
+
+    async def enqueue(self, queue: JobQueue, *, content_id: str, upload_id: str) -> Job:
+        return await queue.enqueue(TRANSCODE, {"content_id": content_id, "upload_id": upload_id})
+
+    def handlers(self) -> dict[str, Any]:
+        return {TRANSCODE: self.transcode}
+
+    async def transcode(self, job: Job, progress: Progress) -> dict[str, Any]:
+        """The ``transcode`` job handler."""
+        content_id = str(job.payload["content_id"])
+        upload_id = str(job.payload["upload_id"])
+        upload = await self.store.collection(UPLOADS).get(upload_id)
+        if upload is None or upload.get("state") != State.COMPLETE.value:
+            await self._fail(
+                content_id, upload_id, "the upload is missing or incomplete; upload the file again"
+            )
+            raise HandlerError("upload_missing", f"upload {upload_id} is not complete")
+        source = self.blobs.path(upload["blob"])
+        try:
+            probed = await probe(source, limits=self.limits)
+        except ProbeError as exc:
+            await self._fail(content_id, upload_id, exc.message)
+            raise HandlerError(exc.code, exc.message) from None
+        key = output_key(content_id, upload_id)
+        out_dir = self.blobs.path(key)
+        if out_dir.exists():
+            # A previous attempt finished its files but died before handing them on.
+            await asyncio.to_thread(shutil.rmtree, out_dir)
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        transcoder = Transcoder(source, probed, out_dir, settings=self.encode)
+
+        async def on_progress(fraction: float) -> None:
+            await progress(fraction)
+            await media_progress(self.store, content_id, fraction, upload_id=upload_id)
+
+        try:
+            result = await transcoder.run(on_progress)
+        except TranscodeError as exc:
+            retry = exc.code in RETRYABLE and job.attempts < job.max_attempts
+            if not retry:
+                await self._fail(content_id, upload_id, exc.message)
+            raise HandlerError(exc.code, exc.message, retry=retry) from None
+        except asyncio.CancelledError:
+            await transcoder.stop()
+            raise
+        media = {
+            "hls_url": self.blobs.url(f"{key}/hls/master.m3u8"),
+            "mp4_url": self.blobs.url(f"{key}/video.mp4"),
+            "poster_url": self.blobs.url(f"{key}/poster.jpg"),
+            "duration_s": round(result.duration_s, 3),
+            "renditions": [{"height": r.height, "bitrate": r.bitrate} for r in result.renditions],
+        }
+        await media_ready(
+            self.store, content_id, media, policy=self.policy, upload_id=upload_id, now=self.now()
+        )
+        return {"media": media, "elapsed_s": round(result.elapsed_s, 3)}
+
+    async def _fail(self, content_id: str, upload_id: str, message: str) -> None:
+        await media_failed(
+            self.store, content_id, error=message, upload_id=upload_id, now=self.now()
+        )
