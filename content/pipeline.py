@@ -6,18 +6,19 @@ The handler probes the upload in a child process (``media.probe``), transcodes i
 to ``content.publishing.media_ready``; a file that is not a usable video ends the content's
 processing with ``media_failed`` and a message saying what to upload instead. Progress goes to
 both the job and the content, never backwards. A job that is run again (its worker died)
-starts the transcode over: nothing half-made is ever handed on.
+starts the transcode over in a directory of its own: nothing half-made is ever handed on.
 """
 
 from __future__ import annotations
 
 import asyncio
-import shutil
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from accounts.errors import DomainError
+from content.contents import get_content
 from content.publishing import media_failed, media_progress, media_ready
 from content.sensitive import ReviewPolicy
 from content.uploads import UPLOADS, State
@@ -35,8 +36,10 @@ TRANSCODE = "transcode"
 RETRYABLE = frozenset({"ffmpeg_failed", "timeout", "output_missing"})
 
 
-def output_key(content_id: str, upload_id: str) -> str:
-    return f"videos/{content_id}/{upload_id}"
+def output_key(content_id: str, job: Job) -> str:
+    """Each attempt writes a directory of its own: a run whose worker was presumed dead may
+    still be finishing, and a published video's files are never replaced under it."""
+    return f"videos/{content_id}/{job.id}-{job.attempts}"
 
 
 @dataclass
@@ -58,29 +61,51 @@ class VideoPipeline:
         """The ``transcode`` job handler."""
         content_id = str(job.payload["content_id"])
         upload_id = str(job.payload["upload_id"])
+        try:
+            return await self._transcode(job, progress, content_id, upload_id)
+        except (HandlerError, asyncio.CancelledError):
+            raise
+        except DomainError as exc:
+            # The content was deleted or changed kind meanwhile: nothing to retry for.
+            raise HandlerError(exc.code, exc.detail) from None
+        except Exception:
+            if job.attempts >= job.max_attempts:
+                # The last attempt: the content must not wait for a video that never comes.
+                await self._fail(content_id, upload_id, "processing failed; upload it again")
+            raise
+
+    async def _transcode(
+        self, job: Job, progress: Progress, content_id: str, upload_id: str
+    ) -> dict[str, Any]:
+        content = await get_content(self.store, content_id)
         upload = await self.store.collection(UPLOADS).get(upload_id)
-        if upload is None or upload.get("state") != State.COMPLETE.value:
+        if (
+            upload is None
+            or upload.get("state") != State.COMPLETE.value
+            or upload.get("account_id") != content.account_id
+        ):
             await self._fail(
                 content_id, upload_id, "the upload is missing or incomplete; upload the file again"
             )
-            raise HandlerError("upload_missing", f"upload {upload_id} is not complete")
+            raise HandlerError("upload_missing", f"upload {upload_id} is not a usable upload")
         source = self.blobs.path(upload["blob"])
         try:
             probed = await probe(source, limits=self.limits)
         except ProbeError as exc:
             await self._fail(content_id, upload_id, exc.message)
             raise HandlerError(exc.code, exc.message) from None
-        key = output_key(content_id, upload_id)
+        key = output_key(content_id, job)
         out_dir = self.blobs.path(key)
-        if out_dir.exists():
-            # A previous attempt finished its files but died before handing them on.
-            await asyncio.to_thread(shutil.rmtree, out_dir)
         out_dir.parent.mkdir(parents=True, exist_ok=True)
-        transcoder = Transcoder(source, probed, out_dir, settings=self.encode)
+        settings = replace(self.encode, max_duration_s=self.limits.max_duration_s)
+        # A generous bound that still ends a file built to make ffmpeg crawl.
+        timeout_s = 120.0 + 20.0 * probed.duration_s
+        transcoder = Transcoder(source, probed, out_dir, settings=settings, timeout_s=timeout_s)
 
         async def on_progress(fraction: float) -> None:
             await progress(fraction)
-            await media_progress(self.store, content_id, fraction, upload_id=upload_id)
+            # The content shows 1.0 only once its files are handed on (media_ready).
+            await media_progress(self.store, content_id, min(fraction, 0.99), upload_id=upload_id)
 
         try:
             result = await transcoder.run(on_progress)

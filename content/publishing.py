@@ -195,6 +195,10 @@ async def _media_doc(store: DocumentStore, content_id: str, upload_id: str | Non
     # A result for an upload the editor has since replaced is stale: it must not land.
     if upload_id is not None and doc.get("upload_id") != upload_id:
         return None
+    # Only processing media takes a result: a late run (its worker presumed dead) must not
+    # turn a video that is ready, perhaps published, into a failed one, or swap its files.
+    if (doc.get("media") or {}).get("state") != MediaState.PROCESSING.value:
+        return None
     return doc
 
 

@@ -102,9 +102,10 @@ class Automaton:
                 self._fail[nxt] = self._goto[back].get(ch, 0)
                 self._out[nxt] = self._out[nxt] + self._out[self._fail[nxt]]
 
-    def find(self, text: str) -> list[Match]:
+    def find(self, text: str, *, limit: int | None = None) -> list[Match]:
         """Every occurrence of every word, overlapping ones included, ordered by end then
-        longest first."""
+        longest first; with ``limit``, only the first that many (a hostile text of one
+        repeated letter against words of that letter has millions of overlapping matches)."""
         found: list[Match] = []
         goto, fail, out = self._goto, self._fail, self._out
         state = 0
@@ -115,6 +116,8 @@ class Automaton:
             state = goto[state].get(ch, 0)
             for word, length in out[state]:
                 found.append(Match(word, i + 1 - length, i + 1))
+                if limit is not None and len(found) >= limit:
+                    return found
         return found
 
 
@@ -270,7 +273,7 @@ class ReviewPolicy:
         # A word on both lists matches the same span twice: keep the first (the global one).
         spans: dict[tuple[int, int], Match] = {}
         for automaton in automata:
-            for match in automaton.find(text):
+            for match in automaton.find(text, limit=MAX_STORED_MATCHES + 1):
                 spans.setdefault((match.start, match.end), match)
         return sorted(spans.values(), key=lambda m: (m.end, m.start))
 

@@ -334,6 +334,18 @@ class Uploads:
     async def terminate(self, upload_id: str, *, account_id: str, now: datetime) -> None:
         """Delete the upload and its bytes (tus termination); later calls answer 410."""
         upload = await self.get(upload_id, account_id=account_id, now=now)
+        # A finished upload that a content uses is its video's source (a retried transcode
+        # reads it again): deleting it would break that content. ("contents" is the
+        # collection of content.contents, named here because that module imports this one.)
+        in_use = await self.store.collection("contents").find_one(
+            {"upload_id": upload.id, "status": {"$ne": "deleted"}}
+        )
+        if in_use is not None:
+            raise Conflict(
+                f"content {in_use['id']} uses this upload; delete that content first",
+                code="upload_in_use",
+                field="upload_id",
+            )
         # No lock: a chunk being written now fails its compare-and-set and keeps nothing.
         doc = await self.store.collection(UPLOADS).update_one(
             {"id": upload.id, "state": {"$in": [State.RECEIVING.value, State.COMPLETE.value]}},

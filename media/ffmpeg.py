@@ -35,6 +35,9 @@ class EncodeSettings:
     # 4 s segments: Apple's authoring spec allows 2-6; fewer, larger files for short videos
     # while a rung switch still happens within a few seconds.
     segment_s: int = 4
+    # Never encode more than the probe allowed: a container may claim a shorter duration
+    # than its packets hold, and this input limit holds whatever it claims.
+    max_duration_s: float = 600.0
 
 
 def _common(ffmpeg: str) -> list[str]:
@@ -80,7 +83,8 @@ def hls_command(
         # 8-bit 4:2:0, the only H.264 profile every phone decodes (sources may be 10-bit HDR).
         chains.append(f"[s{i}]scale={r.width}:{r.height},setsar=1{rate},format=yuv420p[v{i}]")
     argv = _common(ffmpeg)
-    argv += ["-threads", str(settings.threads), "-f", demuxer, "-i", os.fspath(source)]
+    argv += ["-threads", str(settings.threads), "-t", _num(settings.max_duration_s)]
+    argv += ["-f", demuxer, "-i", os.fspath(source)]
     argv += ["-filter_complex", ";".join(chains)]
     argv += ["-filter_complex_threads", str(settings.threads)]
     for i in range(n):

@@ -108,7 +108,9 @@ def inspect(path: str, demuxer: str) -> dict[str, Any]:
         rate = video.average_rate or video.guessed_rate
         return {
             "format": demuxer,
-            "duration_s": round(declared_s if declared_s is not None else end_s, 3),
+            # The packets, not the header, say how long it plays: a header can claim 1 s for
+            # an hour of video, and the limits must hold for what will be encoded.
+            "duration_s": round(max(declared_s or 0.0, end_s), 3),
             "width": first.width,
             "height": first.height,
             "rotation": round(first.rotation / 90) % 4 * 90,

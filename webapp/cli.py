@@ -82,6 +82,12 @@ def _worker(settings: Settings) -> int:
 
 
 async def _work(settings: Settings) -> int:
+    try:
+        await check_ffmpeg()
+    except (RuntimeError, OSError) as exc:
+        # Without ffmpeg every transcode it claimed would fail: better not to claim any.
+        print(f"lifeaccount worker: {exc}", file=sys.stderr)
+        return 2
     # This process writes the SQLite file that `serve` writes too. FULL runs the connections
     # on threads (store/sqlite.py), so waiting out the other process's write lock (the busy
     # timeout allows 10 s) blocks a thread rather than the event loop and its heartbeats.

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from accounts.accounts import Account
-from content.contents import MediaState, Status, create_content, get_content
+from accounts.errors import Conflict
+from content.contents import MediaState, Status, create_content, delete_content, get_content
 from content.pipeline import VideoPipeline, output_key
 from content.publishing import publish
 from content.sensitive import ReviewPolicy
@@ -91,7 +92,7 @@ async def test_an_uploaded_clip_becomes_a_published_video(
     ready = await get_content(store, content.id)
     assert ready.status is Status.PUBLISHED
     assert ready.media is not None and ready.media.state is MediaState.READY
-    key = output_key(content.id, upload_id)
+    key = output_key(content.id, done)
     assert ready.media.hls_url == f"/media/{key}/hls/master.m3u8"
     assert [r.height for r in ready.media.renditions] == [360]
     assert decode_errors(blobs.path(f"{key}/hls/master.m3u8")) == (0, "")
@@ -121,4 +122,48 @@ async def test_random_bytes_end_in_a_clear_failure_and_nothing_published(
     assert failed.status is not Status.PUBLISHED
     assert failed.media is not None and failed.media.state is MediaState.FAILED
     assert failed.media.error
-    assert not blobs.path(output_key(content.id, upload_id)).exists()
+    assert not blobs.path(output_key(content.id, done)).exists()
+
+
+async def test_another_accounts_upload_is_never_transcoded_into_this_content(
+    store: SQLiteStore,
+    account: Account,
+    other_account: Account,
+    blobs: BlobStore,
+    pipeline: VideoPipeline,
+    policy: ReviewPolicy,
+    tmp_path: Path,
+) -> None:
+    clip = make_clip(tmp_path / "theirs.mp4", size="320x240", seconds=1.0)
+    uploads = Uploads(store, blobs, max_size=10 * 1024 * 1024)
+    theirs = await _upload(uploads, other_account, clip.read_bytes())
+    content = await create_content(
+        store, account.id, {"kind": "video", "title": "借来的", "upload_id": theirs}, now=NOW
+    )
+    await publish(store, content.id, policy=policy, now=NOW)
+    await store.ensure_indexes(JOB_INDEXES)
+    queue = JobQueue(store, owner="test", now=lambda: NOW)
+    job = await pipeline.enqueue(queue, content_id=content.id, upload_id=theirs)
+    done = await _run_until_final(queue, Worker(queue, pipeline.handlers()), job)
+    assert done.state is JobState.FAILED and done.error is not None
+    assert done.error.code == "upload_missing"
+    after = await get_content(store, content.id)
+    assert after.media is not None and after.media.state is MediaState.FAILED
+    assert not blobs.path(f"videos/{content.id}").exists()
+
+
+async def test_an_upload_a_content_uses_cannot_be_terminated(
+    store: SQLiteStore, account: Account, blobs: BlobStore
+) -> None:
+    uploads = Uploads(store, blobs, max_size=1024 * 1024)
+    upload_id = await _upload(uploads, account, b"\x00" * 1000)
+    content = await create_content(
+        store, account.id, {"kind": "video", "title": "t", "upload_id": upload_id}, now=NOW
+    )
+    with pytest.raises(Conflict) as err:
+        await uploads.terminate(upload_id, account_id=account.id, now=NOW)
+    assert err.value.code == "upload_in_use"
+    assert blobs.path(f"uploads/{upload_id}").exists()
+    await delete_content(store, content.id, now=NOW)
+    await uploads.terminate(upload_id, account_id=account.id, now=NOW)
+    assert not blobs.path(f"uploads/{upload_id}").exists()

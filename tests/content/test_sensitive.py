@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 from accounts.accounts import Account
 from accounts.errors import Invalid
 from content.sensitive import (
+    MAX_STORED_MATCHES,
     Automaton,
     Match,
     Review,
@@ -172,7 +173,14 @@ async def test_a_stored_review_keeps_only_the_first_matches(
     store: SQLiteStore, policy: ReviewPolicy
 ) -> None:
     review = await policy.review_text("赌博" * 60, account_id=None)
-    assert len(review.matches) == 60
+    # Matching stops one past what is stored: enough to say "more than 50" for the reviewer.
+    assert len(review.matches) == 51
     doc = review.to_doc()
-    assert doc["match_count"] == 60 and len(doc["matches"]) == 50
+    assert doc["match_count"] == 51 and len(doc["matches"]) == 50
     assert Review.from_doc(doc).flagged
+
+
+def test_a_hostile_text_stops_at_the_match_limit() -> None:
+    automaton = Automaton(["a" * n for n in range(1, 51)])
+    assert len(automaton.find("a" * 200_000, limit=MAX_STORED_MATCHES + 1)) == 51
+    assert len(automaton.find("a" * 60)) > 51  # unbounded when asked for every match

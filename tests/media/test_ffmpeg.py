@@ -59,7 +59,7 @@ def hls(width: int, height: int, *, fps: float, audio: bool = True) -> list[str]
 def test_hls_landscape_1080p() -> None:
     assert hls(1920, 1080, fps=30) == [
         *HEAD,
-        *w("-threads 2 -f mov -i /in/src.mp4"),
+        *w("-threads 2 -t 600 -f mov -i /in/src.mp4"),
         "-filter_complex",
         "[0:v:0]split=4[s0][s1][s2][s3];"
         "[s0]scale=1920:1080,setsar=1,format=yuv420p[v0];"
@@ -84,7 +84,7 @@ def test_hls_landscape_1080p() -> None:
 def test_hls_portrait_1080x1920_ladders_on_the_short_side() -> None:
     assert hls(1080, 1920, fps=29.97) == [
         *HEAD,
-        *w("-threads 2 -f mov -i /in/src.mp4"),
+        *w("-threads 2 -t 600 -f mov -i /in/src.mp4"),
         "-filter_complex",
         "[0:v:0]split=4[s0][s1][s2][s3];"
         "[s0]scale=1080:1920,setsar=1,format=yuv420p[v0];"
@@ -109,7 +109,7 @@ def test_hls_portrait_1080x1920_ladders_on_the_short_side() -> None:
 def test_hls_small_320x240_is_one_rendition_at_its_own_size() -> None:
     assert hls(320, 240, fps=25) == [
         *HEAD,
-        *w("-threads 2 -f mov -i /in/src.mp4"),
+        *w("-threads 2 -t 600 -f mov -i /in/src.mp4"),
         "-filter_complex",
         "[0:v:0]split=1[s0];[s0]scale=320:240,setsar=1,format=yuv420p[v0]",
         *w("-filter_complex_threads 2"),
@@ -132,7 +132,7 @@ def test_hls_without_audio_and_over_60_fps() -> None:
     # 120 fps source is brought down to 60.
     assert hls(1280, 720, fps=120, audio=False) == [
         *HEAD,
-        *w("-threads 2 -f mov -i /in/src.mp4"),
+        *w("-threads 2 -t 600 -f mov -i /in/src.mp4"),
         "-filter_complex",
         "[0:v:0]split=3[s0][s1][s2];"
         "[s0]scale=1280:720,setsar=1,fps=60,format=yuv420p[v0];"
@@ -163,12 +163,12 @@ def test_hls_settings_bound_threads_and_segments() -> None:
         demuxer="matroska",
         fps=0.0,
         has_audio=True,
-        settings=EncodeSettings(threads=1, preset="medium", segment_s=2),
+        settings=EncodeSettings(threads=1, preset="medium", segment_s=2, max_duration_s=90),
     )
-    assert argv[:12] == [
+    assert argv[:14] == [
         "/opt/ffmpeg",
         *HEAD[1:],
-        *w("-threads 1 -f matroska -i /in/src.webm"),
+        *w("-threads 1 -t 90 -f matroska -i /in/src.webm"),
     ]
     assert values(argv, "-threads") == ["1", "1"]  # the decoder and the encoders
     assert values(argv, "-preset") == ["medium"]

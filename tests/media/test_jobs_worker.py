@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -318,9 +319,12 @@ def test_the_worker_command_runs_until_sigterm(tmp_path: Path) -> None:
         text=True,
         env=_env(),
     )
+    reader = ThreadPoolExecutor(max_workers=1)
     try:
         assert child.stdout is not None
-        first = child.stdout.readline()
+        # Bounded: a worker that never prints fails the test instead of hanging CI (the
+        # finally below kills it, which ends the read).
+        first = reader.submit(child.stdout.readline).result(timeout=WAIT_S)
         assert "lifeaccount worker" in first and "concurrency 2" in first, first
         child.send_signal(signal.SIGTERM)
         out, err = child.communicate(timeout=WAIT_S)
@@ -328,6 +332,7 @@ def test_the_worker_command_runs_until_sigterm(tmp_path: Path) -> None:
         if child.poll() is None:
             child.kill()
             child.wait()
+        reader.shutdown(wait=True)
     assert child.returncode == 0, err
     assert "lifeaccount worker stopped" in out
     assert (data / "lifeaccount.db").exists()
