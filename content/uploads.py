@@ -409,3 +409,17 @@ async def purge_expired(store: DocumentStore, blobs: BlobStore, *, now: datetime
                 purged += 1
         if len(due) < PURGE_BATCH:
             return purged
+
+
+async def usable_upload(store: DocumentStore, upload_id: str, *, account_id: str) -> Upload:
+    """An upload a content of ``account_id`` may use: the account's own, and complete."""
+    doc = await store.collection(UPLOADS).get(upload_id)
+    if doc is None or doc.get("account_id") != account_id:
+        raise NotFound("upload", upload_id, field="upload_id")
+    if doc.get("state") != State.COMPLETE.value:
+        raise Conflict(
+            f"upload {upload_id} is not complete; finish it (tus PATCH) first",
+            code="upload_incomplete",
+            field="upload_id",
+        )
+    return Upload.from_doc(doc)

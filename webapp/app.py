@@ -34,6 +34,7 @@ from store.engines import open_broker, open_store
 from store.port import DocumentStore
 from webapp import (
     api_accounts,
+    api_contents,
     api_points,
     api_sessions,
     api_staff,
@@ -58,6 +59,7 @@ ENDPOINTS: list[Endpoint] = [
     *api_accounts.ENDPOINTS,
     *api_points.ENDPOINTS,
     *api_staff.ENDPOINTS,
+    *api_contents.ENDPOINTS,
 ]
 STATIC = Path(__file__).parent / "static"
 

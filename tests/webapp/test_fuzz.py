@@ -141,6 +141,14 @@ def _seed(http: asgi.ASGIClient) -> Target:
     invitation = console("/invitations", {"email": "ed@fuzz.example", "role": "editor"})
     fan = {"Authorization": f"Bearer {me['token']}"}
     ok(http.post(url + "/follow", headers=fan))
+    # Enough drafts that deleting and publishing some still leave others for each operation.
+    articles = [
+        post(
+            "/contents",
+            {"kind": "article", "title": f"t{i}", "blocks": [{"type": "paragraph", "text": "x"}]},
+        )["id"]
+        for i in range(40)
+    ]
     return Target(
         app=http.app,
         credentials={
@@ -159,6 +167,7 @@ def _seed(http: asgi.ASGIClient) -> Target:
             "token_id": [spare["id"]],
             "key_id": [spare_key["id"]],
             "invitation_id": [invitation["id"]],
+            "content_id": articles,
         },
     )
 

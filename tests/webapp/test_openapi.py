@@ -263,6 +263,16 @@ async def test_real_answers_match_their_documented_schemas(
     await call("GET", acc + "/ledger", 200, a, params={"book": "budget"}, headers=key)
     await call("GET", "/api/v1/me", 200, headers=fan)
     await call("GET", "/api/v1/me/wallets", 200, headers=fan)
+    article = {"kind": "article", "title": "新品", "blocks": [{"type": "paragraph", "text": "t"}]}
+    made_c = await call("POST", acc + "/contents", 201, a, json=article, headers=key)
+    c = {"content_id": made_c["id"]}
+    await call("GET", "/api/v1/contents/{content_id}", 404, c)  # a draft is the account's
+    await call("GET", "/api/v1/contents/{content_id}", 200, c, headers=key)
+    await call("POST", "/api/v1/contents/{content_id}/publish", 200, c, json={}, headers=key)
+    await call("GET", "/api/v1/contents/{content_id}", 200, c)
+    await call("GET", acc + "/contents", 200, a)
+    await call("DELETE", "/api/v1/contents/{content_id}", 204, c, headers=key)
+    await call("GET", "/api/v1/contents/{content_id}", 404, c, headers=key)
     # The console routes take the owner's session only.
     made = await call("POST", acc + "/api-keys", 201, a, json={"name": "orders"}, headers=staff_w)
     await call("GET", acc + "/api-keys", 200, a, headers=staff)

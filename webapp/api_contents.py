@@ -1,0 +1,200 @@
+"""Routes of contents (DESIGN §8): create (a video's transcode is queued at once), read,
+publish, delete, and an account's feed."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from accounts.errors import Forbidden, NotFound
+from accounts.staff import role_of
+from content.contents import (
+    Content,
+    Status,
+    account_feed,
+    create_content,
+    delete_content,
+    get_content,
+)
+from content.publishing import publish
+from content.uploads import usable_upload
+from webapp import schemas_content as s
+from webapp.api import (
+    ACCOUNT_PATH,
+    OWNER_EDITOR,
+    STAFF_OR_KEY,
+    Call,
+    Endpoint,
+    Reply,
+)
+from webapp.auth import Kind
+from webapp.schemas import PageQuery
+
+
+def _out(call: Call, content: Content) -> s.ContentOut:
+    media = None
+    if content.media is not None:
+        m = content.media
+        media = s.MediaOut(
+            state=m.state.value,
+            progress=m.progress,
+            error=m.error,
+            hls_url=m.hls_url,
+            mp4_url=m.mp4_url,
+            poster_url=m.poster_url,
+            duration_s=m.duration_s,
+            renditions=[s.RenditionOut(height=r.height, bitrate=r.bitrate) for r in m.renditions],
+        )
+    return s.ContentOut(
+        id=content.id,
+        account_id=content.account_id,
+        kind=content.kind.value,
+        status=content.status.value,
+        title=content.title,
+        text=content.text,
+        caption=content.caption,
+        blocks=[asdict(b) for b in content.blocks],
+        image_upload_ids=list(content.image_upload_ids),
+        upload_id=content.upload_id,
+        media=media,
+        service_links=[link.to_doc() for link in content.service_links],
+        coupon_ids=list(content.coupon_ids),
+        counters=asdict(content.counters),
+        publish_at=content.publish_at,
+        published_at=content.published_at,
+        created_at=content.created_at,
+        updated_at=content.updated_at,
+    )
+
+
+async def _may_edit(call: Call, account_id: str) -> bool:
+    """Whether the caller works this account as an owner or editor (or is its backend)."""
+    caller = call.caller
+    if caller.kind is Kind.API_KEY:
+        return caller.account_id == account_id
+    if caller.kind is Kind.STAFF:
+        return await role_of(call.services.store, account_id, caller.id) in OWNER_EDITOR
+    return False
+
+
+async def _editable(call: Call) -> Content:
+    content = await get_content(call.services.store, call.params["content_id"])
+    if not await _may_edit(call, content.account_id):
+        if call.caller.kind is Kind.ANONYMOUS or content.status is not Status.PUBLISHED:
+            raise NotFound("content", content.id, field="content_id")
+        raise Forbidden(
+            "only the account's owners, editors and API keys change its content",
+            code="role_required",
+        )
+    return content
+
+
+async def create(call: Call) -> s.ContentOut:
+    body: s.ContentIn = call.body
+    services, account_id = call.services, call.params["account_id"]
+    if body.kind == "video" and body.upload_id is not None:
+        await usable_upload(services.store, body.upload_id, account_id=account_id)
+    content = await create_content(
+        services.store, account_id, body.model_dump(exclude_none=True), now=call.now
+    )
+    if content.upload_id is not None and content.media is not None:
+        await services.pipeline.enqueue(
+            services.jobs, content_id=content.id, upload_id=content.upload_id
+        )
+    return _out(call, content)
+
+
+async def read(call: Call) -> s.ContentOut:
+    content = await get_content(call.services.store, call.params["content_id"])
+    if content.status is not Status.PUBLISHED and not await _may_edit(call, content.account_id):
+        raise NotFound("content", content.id, field="content_id")
+    return _out(call, content)
+
+
+async def publish_content(call: Call) -> s.PublishOut:
+    body: s.PublishIn | None = call.body
+    content = await _editable(call)
+    done = await publish(
+        call.services.store,
+        content.id,
+        policy=call.services.pipeline.policy,
+        publish_at=body.publish_at if body else None,
+        now=call.now,
+    )
+    return s.PublishOut(id=done.id, status=done.status.value, publish_at=done.publish_at)
+
+
+async def remove(call: Call) -> Reply:
+    content = await _editable(call)
+    await delete_content(call.services.store, content.id, now=call.now)
+    return Reply(None, status=204)
+
+
+async def feed(call: Call) -> s.ContentPageOut:
+    q: PageQuery = call.query
+    page = await account_feed(
+        call.services.store, call.params["account_id"], limit=q.limit, cursor=q.cursor
+    )
+    return s.ContentPageOut(items=[_out(call, c) for c in page.items], next_cursor=page.next_cursor)
+
+
+C = "/api/v1/contents/{content_id}"
+
+ENDPOINTS: list[Endpoint] = [
+    Endpoint(
+        "POST",
+        f"{ACCOUNT_PATH}/contents",
+        create,
+        "Create an article, post or video (a draft)",
+        "contents",
+        response=s.ContentOut,
+        body=s.ContentIn,
+        status=201,
+        allow=STAFF_OR_KEY,
+        roles=OWNER_EDITOR,
+        errors=(403, 404, 409, 422),
+        description="A video names a complete upload of the account; its transcode to an HLS "
+        "ladder, an MP4 and a poster starts at once, and `media.progress` shows how far it is.",
+    ),
+    Endpoint(
+        "GET",
+        f"{ACCOUNT_PATH}/contents",
+        feed,
+        "An account's published contents, newest first",
+        "contents",
+        response=s.ContentPageOut,
+        query=s.ContentQuery,
+        errors=(400, 404, 422),
+    ),
+    Endpoint(
+        "GET",
+        C,
+        read,
+        "A content (drafts only for its account's staff and keys)",
+        "contents",
+        response=s.ContentOut,
+        errors=(404,),
+    ),
+    Endpoint(
+        "POST",
+        f"{C}/publish",
+        publish_content,
+        "Publish now or at publish_at",
+        "contents",
+        response=s.PublishOut,
+        body=s.PublishIn,
+        allow=STAFF_OR_KEY,
+        errors=(403, 404, 409, 422),
+        description="The answer's status: published, scheduled, pending_media (a video still "
+        "processing; it goes out when ready) or in_review (flagged words wait for a moderator).",
+    ),
+    Endpoint(
+        "DELETE",
+        C,
+        remove,
+        "Delete a content",
+        "contents",
+        status=204,
+        allow=STAFF_OR_KEY,
+        errors=(403, 404),
+    ),
+]

@@ -1,0 +1,88 @@
+"""Request and response bodies of the content API (DESIGN §8). The domain checks each kind's
+own rules (blocks, links, coupons) and names the field at fault; these models pin the shape."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
+
+from webapp.schemas import In, Out, PageQuery
+
+Id = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class ContentIn(In):
+    kind: Literal["article", "post", "video"]
+    title: Annotated[str, Field(max_length=60, examples=["新品上市"])] | None = None
+    caption: Annotated[str, Field(max_length=1000)] | None = None
+    text: Annotated[str, Field(max_length=1000)] | None = None
+    blocks: Annotated[list[dict[str, Any]], Field(max_length=200)] | None = Field(
+        None,
+        description="article blocks: paragraph, heading, image, video, service_card, coupon_card",
+    )
+    image_upload_ids: Annotated[list[Id], Field(max_length=9)] | None = None
+    upload_id: Id | None = Field(None, description="a video's complete upload (tus)")
+    poster: Id | None = None
+    service_links: Annotated[list[dict[str, Any]], Field(max_length=5)] | None = Field(
+        None, description="{app_id, page, query?, title, image?}"
+    )
+    coupon_ids: Annotated[list[Id], Field(max_length=5)] | None = None
+
+
+class PublishIn(In):
+    publish_at: Annotated[str, Field(max_length=40, examples=["2026-12-01T10:00:00Z"])] | None = (
+        None
+    )
+
+
+class RenditionOut(Out):
+    height: int
+    bitrate: int
+
+
+class MediaOut(Out):
+    state: Literal["processing", "ready", "failed"]
+    progress: float
+    error: str | None
+    hls_url: str | None
+    mp4_url: str | None
+    poster_url: str | None
+    duration_s: float | None
+    renditions: list[RenditionOut]
+
+
+class ContentOut(Out):
+    id: str
+    account_id: str
+    kind: str
+    status: str
+    title: str
+    text: str
+    caption: str
+    blocks: list[dict[str, Any]]
+    image_upload_ids: list[str]
+    upload_id: str | None
+    media: MediaOut | None
+    service_links: list[dict[str, Any]]
+    coupon_ids: list[str]
+    counters: dict[str, int]
+    publish_at: str | None
+    published_at: str | None
+    created_at: str
+    updated_at: str
+
+
+class ContentPageOut(Out):
+    items: list[ContentOut]
+    next_cursor: str | None
+
+
+class PublishOut(Out):
+    id: str
+    status: str
+    publish_at: str | None
+
+
+class ContentQuery(PageQuery):
+    pass
