@@ -27,7 +27,6 @@ from tests.webapp.uploads_support import (
     meta,
     new_upload,
     patch,
-    upload_app,
     upload_settings,
 )
 from webapp.settings import Settings
@@ -36,13 +35,6 @@ from webapp.settings import Settings
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return upload_settings(tmp_path / "data")
-
-
-@pytest.fixture
-async def app(settings: Settings) -> AsyncIterator[Starlette]:
-    application = upload_app(settings)
-    async with application.router.lifespan_context(application):
-        yield application
 
 
 async def test_discovery_needs_no_credentials_nor_version(client: httpx.AsyncClient) -> None:

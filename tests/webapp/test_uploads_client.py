@@ -24,7 +24,6 @@ from tests.webapp.uploads_support import (
     OCTET,
     TUS,
     blob_path,
-    upload_app,
     upload_settings,
 )
 from webapp.settings import Settings
@@ -36,13 +35,6 @@ SIZE = 3 * (1 << 20) + 12_345  # ~3 MiB, not a whole number of chunks
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return upload_settings(tmp_path / "data")
-
-
-@pytest.fixture
-async def app(settings: Settings) -> AsyncIterator[Starlette]:
-    application = upload_app(settings)
-    async with application.router.lifespan_context(application):
-        yield application
 
 
 @asynccontextmanager

@@ -3,19 +3,17 @@ document, every served method documented, and real answers as documented."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import jsonschema_rs
 import pytest
-from starlette.applications import Starlette
 from starlette.routing import Route
 
 from tests.conftest import Brand, bearer, mint
 from tests.webapp.test_openapi import problems_with
-from tests.webapp.uploads_support import OCTET, TUS, as_staff, checksum, meta, upload_app
+from tests.webapp.uploads_support import OCTET, TUS, as_staff, checksum, meta
 from tests.webapp.uploads_support import upload_settings as upload_settings
 from webapp.api_uploads import openapi_paths, routes
 from webapp.settings import Settings
@@ -26,13 +24,6 @@ COLLECTION, ITEM = "/api/v1/uploads", "/api/v1/uploads/{upload_id}"
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return upload_settings(tmp_path / "data")
-
-
-@pytest.fixture
-async def app(settings: Settings) -> AsyncIterator[Starlette]:
-    application = upload_app(settings)
-    async with application.router.lifespan_context(application):
-        yield application
 
 
 @pytest.fixture

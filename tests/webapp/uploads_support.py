@@ -9,11 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from starlette.applications import Starlette
 
 from tests.conftest import Brand, make_settings
-from webapp.api_uploads import routes
-from webapp.app import create_app
 from webapp.settings import Settings
 
 TUS = {"Tus-Resumable": "1.0.0"}
@@ -24,14 +21,6 @@ COLLECTION = "/api/v1/uploads"
 
 def upload_settings(data_dir: Path) -> Settings:
     return make_settings(data_dir, max_upload_bytes=MAX_UPLOAD)
-
-
-def upload_app(settings: Settings) -> Starlette:
-    """The app with the tus routes (added here until webapp/app.py lists them itself)."""
-    app = create_app(settings)
-    if not any(getattr(r, "path", None) == COLLECTION for r in app.routes):
-        app.router.routes.extend(routes())
-    return app
 
 
 def meta(**values: str) -> str:
