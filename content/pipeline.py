@@ -24,7 +24,7 @@ from content.sensitive import ReviewPolicy
 from content.uploads import UPLOADS, State
 from media.blobs import BlobStore
 from media.ffmpeg import EncodeSettings
-from media.jobs import Job, JobQueue
+from media.jobs import JOBS, Job, JobQueue, JobState
 from media.probe import ProbeError, ProbeLimits, probe
 from media.transcode import TranscodeError, Transcoder
 from media.worker import HandlerError, Progress
@@ -128,6 +128,29 @@ class VideoPipeline:
             self.store, content_id, media, policy=self.policy, upload_id=upload_id, now=self.now()
         )
         return {"media": media, "elapsed_s": round(result.elapsed_s, 3)}
+
+    async def settle_failed(self) -> int:
+        """Mark the content of every transcode job that ended failed outside the handler (its
+        worker died on the last attempt) as failed too, so no video waits for ever; returns
+        how many jobs were settled. Run by housekeeping."""
+        jobs = self.store.collection(JOBS)
+        settled = 0
+        for doc in await jobs.find(
+            {"kind": TRANSCODE, "state": JobState.FAILED.value, "settled": {"$exists": False}},
+            limit=500,
+        ):
+            payload = doc.get("payload") or {}
+            try:
+                await self._fail(
+                    str(payload.get("content_id")),
+                    str(payload.get("upload_id")),
+                    "processing failed; upload it again",
+                )
+            except DomainError:
+                pass  # the content is gone or no longer a video: nothing waits for it
+            await jobs.update_one({"id": doc["id"]}, {"$set": {"settled": True}})
+            settled += 1
+        return settled
 
     async def _fail(self, content_id: str, upload_id: str, message: str) -> None:
         await media_failed(

@@ -26,6 +26,7 @@ class Swept:
     fan_tokens: int
     idempotency_records: int
     uploads: int
+    failed_videos: int
 
 
 async def sweep(services: Services) -> Swept:
@@ -40,6 +41,7 @@ async def sweep(services: Services) -> Swept:
             {"created_at": {"$lte": cutoff}}
         ),
         uploads=await api_uploads.purge(services),
+        failed_videos=await services.pipeline.settle_failed(),
     )
 
 

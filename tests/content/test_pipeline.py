@@ -11,7 +11,7 @@ import pytest
 from accounts.accounts import Account
 from accounts.errors import Conflict
 from content.contents import MediaState, Status, create_content, delete_content, get_content
-from content.pipeline import VideoPipeline, output_key
+from content.pipeline import TRANSCODE, VideoPipeline, output_key
 from content.publishing import publish
 from content.sensitive import ReviewPolicy
 from content.uploads import Uploads
@@ -167,3 +167,31 @@ async def test_an_upload_a_content_uses_cannot_be_terminated(
     await delete_content(store, content.id, now=NOW)
     await uploads.terminate(upload_id, account_id=account.id, now=NOW)
     assert not blobs.path(f"uploads/{upload_id}").exists()
+
+
+async def test_a_job_that_died_on_its_last_attempt_fails_its_content(
+    store: SQLiteStore,
+    account: Account,
+    blobs: BlobStore,
+    pipeline: VideoPipeline,
+    policy: ReviewPolicy,
+) -> None:
+    uploads = Uploads(store, blobs, max_size=1024 * 1024)
+    upload_id = await _upload(uploads, account, b"\x00" * 100)
+    content = await create_content(
+        store, account.id, {"kind": "video", "title": "t", "upload_id": upload_id}, now=NOW
+    )
+    await publish(store, content.id, policy=policy, now=NOW)
+    await store.ensure_indexes(JOB_INDEXES)
+    queue = JobQueue(store, owner="dead-worker", now=lambda: NOW)
+    await pipeline.enqueue(queue, content_id=content.id, upload_id=upload_id)
+    claimed = await queue.claim([TRANSCODE])
+    assert claimed is not None
+    # What recover() does to a job whose worker kept dying: failed, outside any handler.
+    await queue.fail(claimed, "worker_lost", "the worker stopped answering", retry=False)
+    before = await get_content(store, content.id)
+    assert before.media is not None and before.media.state is MediaState.PROCESSING
+    assert await pipeline.settle_failed() == 1
+    after = await get_content(store, content.id)
+    assert after.media is not None and after.media.state is MediaState.FAILED
+    assert await pipeline.settle_failed() == 0  # settled once

@@ -32,7 +32,7 @@ async def test_sweep_forgets_only_what_has_expired(tmp_path: Path) -> None:
                 json={"points": 5},
                 headers={**brand.key_headers, "Idempotency-Key": "k"},
             )
-            assert await sweep(services) == Swept(0, 0, 0, 0)
+            assert await sweep(services) == Swept(0, 0, 0, 0, 0)
             now[0] += timedelta(days=2)  # past the fan token (1 h) + 1 day, and the record
             swept = await sweep(services)
             assert (swept.fan_tokens, swept.idempotency_records, swept.sessions) == (1, 1, 0)
