@@ -47,10 +47,12 @@ def check_broker(url: str) -> None:
         raise EngineURLError(f"unknown broker {url!r}: use memory")
 
 
-def open_store(url: str, data_dir: Path, *, synchronous: str = "NORMAL") -> DocumentStore:
+def open_store(
+    url: str, data_dir: Path, *, synchronous: str = "NORMAL", threaded: bool | None = None
+) -> DocumentStore:
     path = check_store(url, data_dir, synchronous=synchronous)
     path.parent.mkdir(parents=True, exist_ok=True)
-    return SQLiteStore(path, synchronous=synchronous)
+    return SQLiteStore(path, synchronous=synchronous, threaded=threaded)
 
 
 def open_broker(url: str) -> Broker:

@@ -125,13 +125,19 @@ class _Worker:
 class SQLiteStore:
     """The SQLite engine of :class:`store.port.DocumentStore`."""
 
-    def __init__(self, path: str | Path, *, synchronous: str = "NORMAL") -> None:
+    def __init__(
+        self, path: str | Path, *, synchronous: str = "NORMAL", threaded: bool | None = None
+    ) -> None:
+        """``threaded`` (default: only with FULL) puts each connection on a thread: needed
+        when another process (``lifeaccount worker``) writes the same file, since waiting
+        out its write lock must block a thread, not the event loop."""
         if synchronous.upper() not in ("NORMAL", "FULL"):
             raise ValueError("synchronous must be NORMAL or FULL")
         self.path = str(path)
         mode = synchronous.upper()
-        self._writer = _Worker(self.path, mode, readonly=False, threaded=mode == "FULL")
-        self._reader = _Worker(self.path, mode, readonly=True, threaded=mode == "FULL")
+        on_threads = mode == "FULL" if threaded is None else threaded
+        self._writer = _Worker(self.path, mode, readonly=False, threaded=on_threads)
+        self._reader = _Worker(self.path, mode, readonly=True, threaded=on_threads)
         self._checkpointer = _Worker(self.path, mode, readonly=True, threaded=True)
         self._checkpoints: asyncio.Task[None] | None = None
         self._written = False

@@ -74,7 +74,12 @@ def video_pipeline(
 async def open_services(settings: Settings, now: Callable[[], datetime] = utc_now) -> Services:
     """Open the engines named by the settings and create every index (start-up work)."""
     settings = settings.with_secret()
-    store = open_store(settings.store, settings.data_dir, synchronous=settings.sqlite_synchronous)
+    store = open_store(
+        settings.store,
+        settings.data_dir,
+        synchronous=settings.sqlite_synchronous,
+        threaded=settings.sqlite_threads or None,
+    )
     await store.ensure_indexes(
         [*ACCOUNT_INDEXES, *CONTENT_INDEXES, *jobs.INDEXES, *idempotency.INDEXES]
     )

@@ -88,10 +88,12 @@ async def _work(settings: Settings) -> int:
         # Without ffmpeg every transcode it claimed would fail: better not to claim any.
         print(f"lifeaccount worker: {exc}", file=sys.stderr)
         return 2
-    # This process writes the SQLite file that `serve` writes too. FULL runs the connections
-    # on threads (store/sqlite.py), so waiting out the other process's write lock (the busy
-    # timeout allows 10 s) blocks a thread rather than the event loop and its heartbeats.
-    store = open_store(settings.store, settings.data_dir, synchronous="FULL")
+    # This process writes the SQLite file that `serve` writes too. Its connections run on
+    # threads, so waiting out the other process's write lock (the busy timeout allows 10 s)
+    # blocks a thread rather than the event loop and its heartbeats.
+    store = open_store(
+        settings.store, settings.data_dir, synchronous=settings.sqlite_synchronous, threaded=True
+    )
     try:
         await store.ensure_indexes(jobs.INDEXES)
         queue = JobQueue(store, owner=default_owner(), now=utc_now)

@@ -20,6 +20,9 @@ class Settings:
     base_url: str = ""  # public URL of this deployment; empty: taken from each request
     secret: str = ""  # signs fan tokens; empty: kept in <data_dir>/secret.key
     sqlite_synchronous: str = "NORMAL"
+    # Connections on threads instead of the event loop: set it when `lifeaccount worker`
+    # processes share the SQLite file (FULL implies it).
+    sqlite_threads: bool = False
     fan_token_ttl_s: int = 3600
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536

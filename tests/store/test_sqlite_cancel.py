@@ -9,6 +9,8 @@ later ``BEGIN`` fails.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
 import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -131,3 +133,34 @@ async def test_the_store_closes_after_a_cancelled_transaction(tmp_path: Path) ->
         assert [d["id"] for d in await reopened.collection("things").find({})] == ["kept"]
     finally:
         await reopened.close()
+
+
+async def test_threaded_normal_mode_keeps_the_loop_free_while_another_writer_holds_the_lock(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "shared.db"
+    store = SQLiteStore(path, threaded=True)
+    await store.collection("items").insert({"id": "a"})
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process's writer, holding the lock
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    ticker = asyncio.create_task(tick())
+    write = asyncio.create_task(store.collection("items").insert({"id": "b"}))
+    while ticks < 50:  # the loop keeps running while the write waits for the lock
+        await asyncio.sleep(0)
+    assert not write.done()
+    other.execute("COMMIT")
+    await write
+    ticker.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await ticker
+    other.close()
+    assert await store.collection("items").count({}) == 2
+    await store.close()
