@@ -482,6 +482,10 @@ def report(
         "× base: against the baseline's median, which has no probe; the target is "
         "pipeline/baseline ≤ 1.05."
     )
+    for name, s in (("baseline", base), ("pipeline", pipe)):
+        if s["other_cpu_s"] is not None and s["other_cpu_s"] >= 0.2 * s["wall_s"]:
+            share = 100 * s["other_cpu_s"] / s["wall_s"]
+            print(f"note: other processes used {share:.0f}% of a core during the {name} runs")
     record_ready = ready | {
         "ready_vs_baseline_wall": _ratio(ready["ready_s"], base["wall_s"]),
     }
