@@ -56,6 +56,30 @@ async def _run_until_final(queue: JobQueue, worker: Worker, job: Job) -> Job:
         await task
 
 
+async def _waiting_video(
+    store: SQLiteStore,
+    blobs: BlobStore,
+    policy: ReviewPolicy,
+    owner: Account,
+    data: bytes,
+    *,
+    of: Account | None = None,
+) -> tuple[str, str, JobQueue]:
+    """A video content of ``of`` (default: ``owner``) on an upload of ``owner``, published
+    and so waiting for its media; returns (content id, upload id, a queue)."""
+    uploads = Uploads(store, blobs, max_size=10 * 1024 * 1024)
+    upload_id = await _upload(uploads, owner, data)
+    content = await create_content(
+        store,
+        (of or owner).id,
+        {"kind": "video", "title": "新品上市", "upload_id": upload_id},
+        now=NOW,
+    )
+    assert (await publish(store, content.id, policy=policy, now=NOW)).status is Status.PENDING_MEDIA
+    await store.ensure_indexes(JOB_INDEXES)
+    return content.id, upload_id, JobQueue(store, owner="test", now=lambda: NOW)
+
+
 @pytest.fixture
 def blobs(tmp_path: Path) -> BlobStore:
     return BlobStore(tmp_path / "media", "/media")
@@ -77,22 +101,17 @@ async def test_an_uploaded_clip_becomes_a_published_video(
     tmp_path: Path,
 ) -> None:
     clip = make_clip(tmp_path / "clip.mp4", size="640x360", seconds=1.5)
-    uploads = Uploads(store, blobs, max_size=10 * 1024 * 1024)
-    upload_id = await _upload(uploads, account, clip.read_bytes())
-    content = await create_content(
-        store, account.id, {"kind": "video", "title": "新品上市", "upload_id": upload_id}, now=NOW
+    content_id, upload_id, queue = await _waiting_video(
+        store, blobs, policy, account, clip.read_bytes()
     )
-    assert (await publish(store, content.id, policy=policy, now=NOW)).status is Status.PENDING_MEDIA
-    await store.ensure_indexes(JOB_INDEXES)
-    queue = JobQueue(store, owner="test", now=lambda: NOW)
-    job = await pipeline.enqueue(queue, content_id=content.id, upload_id=upload_id)
+    job = await pipeline.enqueue(queue, content_id=content_id, upload_id=upload_id)
     done = await _run_until_final(queue, Worker(queue, pipeline.handlers()), job)
     assert done.state is JobState.DONE, done.error
     assert done.progress == 1.0
-    ready = await get_content(store, content.id)
+    ready = await get_content(store, content_id)
     assert ready.status is Status.PUBLISHED
     assert ready.media is not None and ready.media.state is MediaState.READY
-    key = output_key(content.id, done)
+    key = output_key(content_id, done)
     assert ready.media.hls_url == f"/media/{key}/hls/master.m3u8"
     assert [r.height for r in ready.media.renditions] == [360]
     assert decode_errors(blobs.path(f"{key}/hls/master.m3u8")) == (0, "")
@@ -106,23 +125,18 @@ async def test_random_bytes_end_in_a_clear_failure_and_nothing_published(
     pipeline: VideoPipeline,
     policy: ReviewPolicy,
 ) -> None:
-    uploads = Uploads(store, blobs, max_size=1024 * 1024)
-    upload_id = await _upload(uploads, account, bytes(range(256)) * 64)
-    content = await create_content(
-        store, account.id, {"kind": "video", "title": "坏文件", "upload_id": upload_id}, now=NOW
+    content_id, upload_id, queue = await _waiting_video(
+        store, blobs, policy, account, bytes(range(256)) * 64
     )
-    await publish(store, content.id, policy=policy, now=NOW)
-    await store.ensure_indexes(JOB_INDEXES)
-    queue = JobQueue(store, owner="test", now=lambda: NOW)
-    job = await pipeline.enqueue(queue, content_id=content.id, upload_id=upload_id)
+    job = await pipeline.enqueue(queue, content_id=content_id, upload_id=upload_id)
     done = await _run_until_final(queue, Worker(queue, pipeline.handlers()), job)
     assert done.state is JobState.FAILED and done.attempts == 1  # a verdict is not retried
     assert done.error is not None and done.error.code == "not_a_video"
-    failed = await get_content(store, content.id)
+    failed = await get_content(store, content_id)
     assert failed.status is not Status.PUBLISHED
     assert failed.media is not None and failed.media.state is MediaState.FAILED
     assert failed.media.error
-    assert not blobs.path(output_key(content.id, done)).exists()
+    assert not blobs.path(output_key(content_id, done)).exists()
 
 
 async def test_another_accounts_upload_is_never_transcoded_into_this_content(
@@ -135,21 +149,16 @@ async def test_another_accounts_upload_is_never_transcoded_into_this_content(
     tmp_path: Path,
 ) -> None:
     clip = make_clip(tmp_path / "theirs.mp4", size="320x240", seconds=1.0)
-    uploads = Uploads(store, blobs, max_size=10 * 1024 * 1024)
-    theirs = await _upload(uploads, other_account, clip.read_bytes())
-    content = await create_content(
-        store, account.id, {"kind": "video", "title": "借来的", "upload_id": theirs}, now=NOW
+    content_id, theirs, queue = await _waiting_video(
+        store, blobs, policy, other_account, clip.read_bytes(), of=account
     )
-    await publish(store, content.id, policy=policy, now=NOW)
-    await store.ensure_indexes(JOB_INDEXES)
-    queue = JobQueue(store, owner="test", now=lambda: NOW)
-    job = await pipeline.enqueue(queue, content_id=content.id, upload_id=theirs)
+    job = await pipeline.enqueue(queue, content_id=content_id, upload_id=theirs)
     done = await _run_until_final(queue, Worker(queue, pipeline.handlers()), job)
     assert done.state is JobState.FAILED and done.error is not None
     assert done.error.code == "upload_missing"
-    after = await get_content(store, content.id)
+    after = await get_content(store, content_id)
     assert after.media is not None and after.media.state is MediaState.FAILED
-    assert not blobs.path(f"videos/{content.id}").exists()
+    assert not blobs.path(f"videos/{content_id}").exists()
 
 
 async def test_an_upload_a_content_uses_cannot_be_terminated(
@@ -176,22 +185,17 @@ async def test_a_job_that_died_on_its_last_attempt_fails_its_content(
     pipeline: VideoPipeline,
     policy: ReviewPolicy,
 ) -> None:
-    uploads = Uploads(store, blobs, max_size=1024 * 1024)
-    upload_id = await _upload(uploads, account, b"\x00" * 100)
-    content = await create_content(
-        store, account.id, {"kind": "video", "title": "t", "upload_id": upload_id}, now=NOW
+    content_id, upload_id, queue = await _waiting_video(
+        store, blobs, policy, account, b"\x00" * 100
     )
-    await publish(store, content.id, policy=policy, now=NOW)
-    await store.ensure_indexes(JOB_INDEXES)
-    queue = JobQueue(store, owner="dead-worker", now=lambda: NOW)
-    await pipeline.enqueue(queue, content_id=content.id, upload_id=upload_id)
+    await pipeline.enqueue(queue, content_id=content_id, upload_id=upload_id)
     claimed = await queue.claim([TRANSCODE])
     assert claimed is not None
     # What recover() does to a job whose worker kept dying: failed, outside any handler.
     await queue.fail(claimed, "worker_lost", "the worker stopped answering", retry=False)
-    before = await get_content(store, content.id)
+    before = await get_content(store, content_id)
     assert before.media is not None and before.media.state is MediaState.PROCESSING
     assert await pipeline.settle_failed() == 1
-    after = await get_content(store, content.id)
+    after = await get_content(store, content_id)
     assert after.media is not None and after.media.state is MediaState.FAILED
     assert await pipeline.settle_failed() == 0  # settled once
