@@ -7,7 +7,9 @@ from urllib.parse import urlparse
 
 from store.broker import Broker, MemoryBroker
 from store.port import DocumentStore
+from store.search import SearchIndex
 from store.sqlite import SQLiteStore
+from store.sqlite_search import SQLiteSearch
 
 
 class EngineURLError(ValueError):
@@ -53,6 +55,13 @@ def open_store(
     path = check_store(url, data_dir, synchronous=synchronous)
     path.parent.mkdir(parents=True, exist_ok=True)
     return SQLiteStore(path, synchronous=synchronous, threaded=threaded)
+
+
+def open_search(store: DocumentStore) -> SearchIndex:
+    """The search index on the store's engine (SQLite: FTS5 in the same database file)."""
+    if isinstance(store, SQLiteStore):
+        return SQLiteSearch(store)
+    raise EngineURLError("no search engine for this store yet")
 
 
 def open_broker(url: str) -> Broker:

@@ -30,7 +30,7 @@ from webapp.auth import Kind
 from webapp.schemas import PageQuery
 
 
-def _out(call: Call, content: Content) -> s.ContentOut:
+def content_out(content: Content) -> s.ContentOut:
     media = None
     if content.media is not None:
         m = content.media
@@ -100,14 +100,14 @@ async def create(call: Call) -> s.ContentOut:
         await services.pipeline.enqueue(
             services.jobs, content_id=content.id, upload_id=content.upload_id
         )
-    return _out(call, content)
+    return content_out(content)
 
 
 async def read(call: Call) -> s.ContentOut:
     content = await get_content(call.services.store, call.params["content_id"])
     if content.status is not Status.PUBLISHED and not await _may_edit(call, content.account_id):
         raise NotFound("content", content.id, field="content_id")
-    return _out(call, content)
+    return content_out(content)
 
 
 async def publish_content(call: Call) -> s.PublishOut:
@@ -134,7 +134,9 @@ async def feed(call: Call) -> s.ContentPageOut:
     page = await account_feed(
         call.services.store, call.params["account_id"], limit=q.limit, cursor=q.cursor
     )
-    return s.ContentPageOut(items=[_out(call, c) for c in page.items], next_cursor=page.next_cursor)
+    return s.ContentPageOut(
+        items=[content_out(c) for c in page.items], next_cursor=page.next_cursor
+    )
 
 
 C = "/api/v1/contents/{content_id}"

@@ -23,6 +23,7 @@ from starlette.staticfiles import StaticFiles
 
 from accounts.passwords import Passwords
 from accounts.schema import INDEXES as ACCOUNT_INDEXES
+from content import indexing
 from content.pipeline import VideoPipeline
 from content.schema import INDEXES as CONTENT_INDEXES
 from content.sensitive import ReviewPolicy
@@ -30,12 +31,13 @@ from media import jobs
 from media.tools import check_ffmpeg, usable
 from media.worker import Worker
 from store.clock import utc_now
-from store.engines import open_broker, open_store
+from store.engines import open_broker, open_search, open_store
 from store.port import DocumentStore
 from webapp import (
     api_accounts,
     api_contents,
     api_points,
+    api_search,
     api_sessions,
     api_staff,
     api_uploads,
@@ -60,6 +62,7 @@ ENDPOINTS: list[Endpoint] = [
     *api_points.ENDPOINTS,
     *api_staff.ENDPOINTS,
     *api_contents.ENDPOINTS,
+    *api_search.ENDPOINTS,
 ]
 STATIC = Path(__file__).parent / "static"
 
@@ -81,8 +84,10 @@ async def open_services(settings: Settings, now: Callable[[], datetime] = utc_no
         threaded=settings.sqlite_threads or None,
     )
     await store.ensure_indexes(
-        [*ACCOUNT_INDEXES, *CONTENT_INDEXES, *jobs.INDEXES, *idempotency.INDEXES]
+        [*ACCOUNT_INDEXES, *CONTENT_INDEXES, *indexing.INDEXES, *jobs.INDEXES, *idempotency.INDEXES]
     )
+    search = open_search(store)
+    await search.ensure()
     broker = open_broker(settings.broker)
     services = Services(
         settings=settings,
@@ -98,6 +103,7 @@ async def open_services(settings: Settings, now: Callable[[], datetime] = utc_no
         idempotency=IdempotencyKeys(store, now),
         jobs=jobs.JobQueue(store, owner=jobs.default_owner(), now=now),
         pipeline=video_pipeline(store, settings, now),
+        search=search,
     )
     try:
         services.ffmpeg = await check_ffmpeg()
@@ -179,6 +185,7 @@ def create_app(
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
             await services.broker.close()
+            await services.search.close()  # the index before its store
             await services.store.close()
 
     async def openapi_json(request: Request) -> Response:

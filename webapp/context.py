@@ -12,6 +12,7 @@ from media.jobs import JobQueue
 from media.tools import ToolCheck
 from store.broker import Broker
 from store.port import DocumentStore
+from store.search import SearchIndex
 from webapp.idempotency import IdempotencyKeys
 from webapp.settings import Settings
 from webapp.throttle import FailureThrottle
@@ -28,6 +29,7 @@ class Services:
     idempotency: IdempotencyKeys
     jobs: JobQueue
     pipeline: VideoPipeline
+    search: SearchIndex
     ffmpeg: ToolCheck | None = None
     # Failed logins: a few per email, more per client address (offices share one).
     email_throttle: FailureThrottle = field(default_factory=lambda: FailureThrottle(10, 900))
