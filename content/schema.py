@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from content import contents, coupons, sensitive, uploads
+from content import contents, coupons, likes, sensitive, uploads
 from store.port import Index
 
 INDEXES: list[Index] = [
     *contents.INDEXES,
     *coupons.INDEXES,
+    *likes.INDEXES,
     *sensitive.INDEXES,
     *uploads.INDEXES,
 ]

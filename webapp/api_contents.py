@@ -1,5 +1,5 @@
 """Routes of contents (DESIGN §8): create (a video's transcode is queued at once), read,
-publish, delete, and an account's feed."""
+publish, delete, likes, and an account's feed."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from dataclasses import asdict
 
 from accounts.errors import Forbidden, NotFound
 from accounts.staff import role_of
+from content import likes
 from content.contents import (
     Content,
     Status,
@@ -139,6 +140,18 @@ async def feed(call: Call) -> s.ContentPageOut:
     )
 
 
+async def like_content(call: Call) -> s.LikeOut:
+    state = await likes.like(
+        call.services.store, call.params["content_id"], call.caller.id, now=call.now
+    )
+    return s.LikeOut(liked=state.liked, likes=state.likes)
+
+
+async def unlike_content(call: Call) -> s.LikeOut:
+    state = await likes.unlike(call.services.store, call.params["content_id"], call.caller.id)
+    return s.LikeOut(liked=state.liked, likes=state.likes)
+
+
 C = "/api/v1/contents/{content_id}"
 
 ENDPOINTS: list[Endpoint] = [
@@ -198,5 +211,27 @@ ENDPOINTS: list[Endpoint] = [
         status=204,
         allow=STAFF_OR_KEY,
         errors=(403, 404),
+    ),
+    Endpoint(
+        "POST",
+        f"{C}/likes",
+        like_content,
+        "Like (fan)",
+        "contents",
+        response=s.LikeOut,
+        allow=frozenset({Kind.FAN}),
+        errors=(401, 403, 404),
+        description="Idempotent: liking again answers the same.",
+    ),
+    Endpoint(
+        "DELETE",
+        f"{C}/likes",
+        unlike_content,
+        "Unlike (fan)",
+        "contents",
+        response=s.LikeOut,
+        allow=frozenset({Kind.FAN}),
+        errors=(401, 403, 404),
+        description="Idempotent.",
     ),
 ]

@@ -84,5 +84,10 @@ class PublishOut(Out):
     publish_at: str | None
 
 
+class LikeOut(Out):
+    liked: bool
+    likes: int
+
+
 class ContentQuery(PageQuery):
     pass

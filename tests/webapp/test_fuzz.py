@@ -147,8 +147,10 @@ def _seed(http: asgi.ASGIClient) -> Target:
             "/contents",
             {"kind": "article", "title": f"t{i}", "blocks": [{"type": "paragraph", "text": "x"}]},
         )["id"]
-        for i in range(40)
+        for i in range(80)
     ]
+    for content_id in articles[::2]:  # half published, so fans can like them
+        ok(http.post(f"/api/v1/contents/{content_id}/publish", json={}, headers=key))
     return Target(
         app=http.app,
         credentials={

@@ -270,6 +270,8 @@ async def test_real_answers_match_their_documented_schemas(
     await call("GET", "/api/v1/contents/{content_id}", 200, c, headers=key)
     await call("POST", "/api/v1/contents/{content_id}/publish", 200, c, json={}, headers=key)
     await call("GET", "/api/v1/contents/{content_id}", 200, c)
+    await call("POST", "/api/v1/contents/{content_id}/likes", 200, c, headers=fan)
+    await call("DELETE", "/api/v1/contents/{content_id}/likes", 200, c, headers=fan)
     await call("GET", acc + "/contents", 200, a)
     await call("GET", "/api/v1/search", 200, params={"q": "新品"})
     await call("DELETE", "/api/v1/contents/{content_id}", 204, c, headers=key)
