@@ -16,6 +16,7 @@ from content.contents import (
     delete_content,
     get_content,
 )
+from content.feeds import following_feed
 from content.publishing import publish
 from content.uploads import usable_upload
 from webapp import schemas_content as s
@@ -152,9 +153,28 @@ async def unlike_content(call: Call) -> s.LikeOut:
     return s.LikeOut(liked=state.liked, likes=state.likes)
 
 
+async def my_feed(call: Call) -> s.ContentPageOut:
+    q: PageQuery = call.query
+    page = await following_feed(call.services.store, call.caller.id, limit=q.limit, cursor=q.cursor)
+    return s.ContentPageOut(
+        items=[content_out(c) for c in page.items], next_cursor=page.next_cursor
+    )
+
+
 C = "/api/v1/contents/{content_id}"
 
 ENDPOINTS: list[Endpoint] = [
+    Endpoint(
+        "GET",
+        "/api/v1/me/feed",
+        my_feed,
+        "The fan's following feed, newest first",
+        "me",
+        response=s.ContentPageOut,
+        query=s.ContentQuery,
+        allow=frozenset({Kind.FAN}),
+        errors=(400, 401, 403, 422),
+    ),
     Endpoint(
         "POST",
         f"{ACCOUNT_PATH}/contents",

@@ -274,6 +274,7 @@ async def test_real_answers_match_their_documented_schemas(
     await call("DELETE", "/api/v1/contents/{content_id}/likes", 200, c, headers=fan)
     await call("GET", acc + "/contents", 200, a)
     await call("GET", "/api/v1/search", 200, params={"q": "新品"})
+    await call("GET", "/api/v1/me/feed", 200, headers=fan)
     await call("DELETE", "/api/v1/contents/{content_id}", 204, c, headers=key)
     await call("GET", "/api/v1/contents/{content_id}", 404, c, headers=key)
     # The console routes take the owner's session only.
