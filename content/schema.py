@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from content import contents, coupons, likes, sensitive, uploads
+from content import comments, contents, coupons, likes, sensitive, uploads
 from store.port import Index
 
 INDEXES: list[Index] = [
+    *comments.INDEXES,
     *contents.INDEXES,
     *coupons.INDEXES,
     *likes.INDEXES,

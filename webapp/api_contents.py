@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
+from accounts.accounts import get_account
 from accounts.errors import Forbidden, NotFound
+from accounts.fans import get_fan
 from accounts.staff import role_of
 from content import likes
+from content.comments import Comment, add_comment, list_comments
 from content.contents import (
     Content,
     Status,
@@ -161,9 +164,93 @@ async def my_feed(call: Call) -> s.ContentPageOut:
     )
 
 
+def comment_out(comment: Comment) -> s.CommentOut:
+    return s.CommentOut(
+        id=comment.id,
+        parent_id=comment.parent_id,
+        author_name=comment.author_name,
+        by_staff=comment.by_staff,
+        text=comment.text,
+        at=comment.at,
+        replies=comment.replies,
+        hidden=not comment.visible,
+    )
+
+
+async def comment(call: Call) -> s.CommentOut:
+    body: s.CommentIn = call.body
+    services, caller = call.services, call.caller
+    content = await get_content(services.store, call.params["content_id"])
+    if caller.kind is Kind.FAN:
+        fan = await get_fan(services.store, caller.id)
+        kind, author_id, name = "fan", fan.id, fan.name
+    else:
+        if not await _may_reply(call, content.account_id):
+            raise Forbidden("only the account's staff reply as the brand", code="role_required")
+        account = await get_account(services.store, content.account_id)
+        kind, author_id, name = "staff", caller.id, account.name
+    made = await add_comment(
+        services.store,
+        services.pipeline.policy,
+        content.id,
+        author_kind=kind,
+        author_id=author_id,
+        author_name=name,
+        text=body.text,
+        parent_id=body.parent_id,
+        now=call.now,
+    )
+    return comment_out(made)
+
+
+async def _may_reply(call: Call, account_id: str) -> bool:
+    caller = call.caller
+    if caller.kind is Kind.API_KEY:
+        return caller.account_id == account_id
+    return await role_of(call.services.store, account_id, caller.id) is not None
+
+
+async def comments(call: Call) -> s.CommentPageOut:
+    q: s.CommentQuery = call.query
+    page = await list_comments(
+        call.services.store,
+        call.params["content_id"],
+        parent_id=q.parent_id,
+        limit=q.limit,
+        cursor=q.cursor,
+    )
+    return s.CommentPageOut(
+        items=[comment_out(c) for c in page.items], next_cursor=page.next_cursor
+    )
+
+
 C = "/api/v1/contents/{content_id}"
 
 ENDPOINTS: list[Endpoint] = [
+    Endpoint(
+        "POST",
+        f"{C}/comments",
+        comment,
+        "Comment (fan) or reply as the brand (staff, API key)",
+        "contents",
+        response=s.CommentOut,
+        body=s.CommentIn,
+        status=201,
+        allow=frozenset({Kind.FAN, Kind.STAFF, Kind.API_KEY}),
+        errors=(401, 403, 404, 422),
+        description="One level of threading: `parent_id` names a top-level comment. A comment "
+        "with flagged words is held for moderators (`hidden`).",
+    ),
+    Endpoint(
+        "GET",
+        f"{C}/comments",
+        comments,
+        "Comments, oldest first (or the replies to parent_id)",
+        "contents",
+        response=s.CommentPageOut,
+        query=s.CommentQuery,
+        errors=(400, 404, 422),
+    ),
     Endpoint(
         "GET",
         "/api/v1/me/feed",

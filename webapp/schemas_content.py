@@ -89,5 +89,30 @@ class LikeOut(Out):
     likes: int
 
 
+class CommentIn(In):
+    text: Annotated[str, Field(min_length=1, max_length=500, examples=["好喝！"])]
+    parent_id: Id | None = Field(None, description="the top-level comment this replies to")
+
+
+class CommentOut(Out):
+    id: str
+    parent_id: str | None
+    author_name: str
+    by_staff: bool = Field(description="a reply from the account's staff")
+    text: str
+    at: str
+    replies: int
+    hidden: bool = Field(description="held for moderators by the sensitive-word review")
+
+
+class CommentPageOut(Out):
+    items: list[CommentOut]
+    next_cursor: str | None
+
+
+class CommentQuery(PageQuery):
+    parent_id: Id | None = Field(None, description="list the replies to this comment")
+
+
 class ContentQuery(PageQuery):
     pass

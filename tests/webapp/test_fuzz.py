@@ -70,6 +70,9 @@ EMAIL, PASSWORD = "owner@brand.example", "correct horse battery"
 B_EMAIL = "owner@fuzz-b.example"
 # Success here needs a secret no generator can guess: the token an invitation email carries.
 NEEDS_A_SECRET = {"POST /api/v1/invitations/accept"}
+# Success here needs a body id no generator knows (a real parent comment, or none at all on a
+# published content): tests/webapp/test_api_comments.py drives its successes.
+NEEDS_A_SECRET |= {"POST /api/v1/contents/{content_id}/comments"}
 SECURITY_KIND = {"apiKey": "key", "fanToken": "fan", "staffSession": "staff"}
 
 

@@ -272,6 +272,18 @@ async def test_real_answers_match_their_documented_schemas(
     await call("GET", "/api/v1/contents/{content_id}", 200, c)
     await call("POST", "/api/v1/contents/{content_id}/likes", 200, c, headers=fan)
     await call("DELETE", "/api/v1/contents/{content_id}/likes", 200, c, headers=fan)
+    said = await call(
+        "POST", "/api/v1/contents/{content_id}/comments", 201, c, json={"text": "好喝"}, headers=fan
+    )
+    await call(
+        "POST",
+        "/api/v1/contents/{content_id}/comments",
+        201,
+        c,
+        json={"text": "谢谢", "parent_id": said["id"]},
+        headers=key,
+    )
+    await call("GET", "/api/v1/contents/{content_id}/comments", 200, c)
     await call("GET", acc + "/contents", 200, a)
     await call("GET", "/api/v1/search", 200, params={"q": "新品"})
     await call("GET", "/api/v1/me/feed", 200, headers=fan)
