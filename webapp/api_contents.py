@@ -8,7 +8,7 @@ from dataclasses import asdict
 from accounts.accounts import get_account
 from accounts.errors import Forbidden, NotFound
 from accounts.fans import get_fan
-from accounts.staff import role_of
+from accounts.staff import Role, role_of
 from content import likes
 from content.comments import Comment, add_comment, list_comments
 from content.contents import (
@@ -25,6 +25,7 @@ from content.uploads import usable_upload
 from webapp import schemas_content as s
 from webapp.api import (
     ACCOUNT_PATH,
+    ANY_ROLE,
     OWNER_EDITOR,
     STAFF_OR_KEY,
     Call,
@@ -71,19 +72,20 @@ def content_out(content: Content) -> s.ContentOut:
     )
 
 
-async def _may_edit(call: Call, account_id: str) -> bool:
-    """Whether the caller works this account as an owner or editor (or is its backend)."""
+async def _works_for(call: Call, account_id: str, roles: frozenset[Role] = OWNER_EDITOR) -> bool:
+    """Whether the caller speaks for this account: its backend (API key), or its staff in one
+    of ``roles``."""
     caller = call.caller
     if caller.kind is Kind.API_KEY:
         return caller.account_id == account_id
     if caller.kind is Kind.STAFF:
-        return await role_of(call.services.store, account_id, caller.id) in OWNER_EDITOR
+        return await role_of(call.services.store, account_id, caller.id) in roles
     return False
 
 
 async def _editable(call: Call) -> Content:
     content = await get_content(call.services.store, call.params["content_id"])
-    if not await _may_edit(call, content.account_id):
+    if not await _works_for(call, content.account_id):
         if call.caller.kind is Kind.ANONYMOUS or content.status is not Status.PUBLISHED:
             raise NotFound("content", content.id, field="content_id")
         raise Forbidden(
@@ -110,7 +112,7 @@ async def create(call: Call) -> s.ContentOut:
 
 async def read(call: Call) -> s.ContentOut:
     content = await get_content(call.services.store, call.params["content_id"])
-    if content.status is not Status.PUBLISHED and not await _may_edit(call, content.account_id):
+    if content.status is not Status.PUBLISHED and not await _works_for(call, content.account_id):
         raise NotFound("content", content.id, field="content_id")
     return content_out(content)
 
@@ -185,7 +187,7 @@ async def comment(call: Call) -> s.CommentOut:
         fan = await get_fan(services.store, caller.id)
         kind, author_id, name = "fan", fan.id, fan.name
     else:
-        if not await _may_reply(call, content.account_id):
+        if not await _works_for(call, content.account_id, ANY_ROLE):
             raise Forbidden("only the account's staff reply as the brand", code="role_required")
         account = await get_account(services.store, content.account_id)
         kind, author_id, name = "staff", caller.id, account.name
@@ -201,13 +203,6 @@ async def comment(call: Call) -> s.CommentOut:
         now=call.now,
     )
     return comment_out(made)
-
-
-async def _may_reply(call: Call, account_id: str) -> bool:
-    caller = call.caller
-    if caller.kind is Kind.API_KEY:
-        return caller.account_id == account_id
-    return await role_of(call.services.store, account_id, caller.id) is not None
 
 
 async def comments(call: Call) -> s.CommentPageOut:

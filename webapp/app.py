@@ -158,14 +158,14 @@ def create_app(
     settings = settings or Settings.load()
     document = openapi_document()
     videos = api_uploads.blob_store(settings).path("videos")
-    videos.mkdir(parents=True, exist_ok=True)
-    # HLS playlists and fMP4 segments need their own types for players (RFC 8216 §4).
-    mimetypes.add_type("application/vnd.apple.mpegurl", ".m3u8")
-    mimetypes.add_type("video/iso.segment", ".m4s")
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         services = await open_services(settings, now)
+        videos.mkdir(parents=True, exist_ok=True)
+        # HLS playlists and fMP4 segments need their own types for players (RFC 8216 §4).
+        mimetypes.add_type("application/vnd.apple.mpegurl", ".m3u8")
+        mimetypes.add_type("video/iso.segment", ".m4s")
         app.state.services = services
         app.state.templates = pages.environment()
         sweeper = asyncio.create_task(housekeeping.run_forever(services))
@@ -200,7 +200,7 @@ def create_app(
             *pages.routes(),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
             # Only the transcoded outputs are public; raw uploads under the same root are not.
-            Mount("/media/videos", StaticFiles(directory=videos), name="videos"),
+            Mount("/media/videos", StaticFiles(directory=videos, check_dir=False), name="videos"),
         ],
         lifespan=lifespan,
         middleware=[Middleware(SecurityHeaders)],
