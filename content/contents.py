@@ -89,6 +89,8 @@ class Media:
     state: MediaState
     progress: float  # 0..1, never goes back
     error: str | None = None
+    # Stable (media.probe / media.transcode codes), for clients; ``error`` says what to do.
+    error_code: str | None = None
     hls_url: str | None = None
     mp4_url: str | None = None
     poster_url: str | None = None
@@ -101,6 +103,7 @@ class Media:
             state=MediaState(doc["state"]),
             progress=float(doc.get("progress", 0.0)),
             error=doc.get("error"),
+            error_code=doc.get("error_code"),
             hls_url=doc.get("hls_url"),
             mp4_url=doc.get("mp4_url"),
             poster_url=doc.get("poster_url"),
@@ -115,6 +118,7 @@ PROCESSING: dict[str, Any] = {
     "state": MediaState.PROCESSING.value,
     "progress": 0.0,
     "error": None,
+    "error_code": None,
     "hls_url": None,
     "mp4_url": None,
     "poster_url": None,

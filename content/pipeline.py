@@ -71,7 +71,9 @@ class VideoPipeline:
         except Exception:
             if job.attempts >= job.max_attempts:
                 # The last attempt: the content must not wait for a video that never comes.
-                await self._fail(content_id, upload_id, "processing failed; upload it again")
+                await self._fail(
+                    content_id, upload_id, "processing failed; upload it again", "failed"
+                )
             raise
 
     async def _transcode(
@@ -85,14 +87,17 @@ class VideoPipeline:
             or upload.get("account_id") != content.account_id
         ):
             await self._fail(
-                content_id, upload_id, "the upload is missing or incomplete; upload the file again"
+                content_id,
+                upload_id,
+                "the upload is missing or incomplete; upload the file again",
+                "upload_missing",
             )
             raise HandlerError("upload_missing", f"upload {upload_id} is not a usable upload")
         source = self.blobs.path(upload["blob"])
         try:
             probed = await probe(source, limits=self.limits)
         except ProbeError as exc:
-            await self._fail(content_id, upload_id, exc.message)
+            await self._fail(content_id, upload_id, exc.message, exc.code)
             raise HandlerError(exc.code, exc.message) from None
         key = output_key(content_id, job)
         out_dir = self.blobs.path(key)
@@ -112,7 +117,7 @@ class VideoPipeline:
         except TranscodeError as exc:
             retry = exc.code in RETRYABLE and job.attempts < job.max_attempts
             if not retry:
-                await self._fail(content_id, upload_id, exc.message)
+                await self._fail(content_id, upload_id, exc.message, exc.code)
             raise HandlerError(exc.code, exc.message, retry=retry) from None
         except asyncio.CancelledError:
             await transcoder.stop()
@@ -145,6 +150,7 @@ class VideoPipeline:
                     str(payload.get("content_id")),
                     str(payload.get("upload_id")),
                     "processing failed; upload it again",
+                    "failed",
                 )
             except DomainError:
                 pass  # the content is gone or no longer a video: nothing waits for it
@@ -152,7 +158,7 @@ class VideoPipeline:
             settled += 1
         return settled
 
-    async def _fail(self, content_id: str, upload_id: str, message: str) -> None:
+    async def _fail(self, content_id: str, upload_id: str, message: str, code: str) -> None:
         await media_failed(
-            self.store, content_id, error=message, upload_id=upload_id, now=self.now()
+            self.store, content_id, error=message, code=code, upload_id=upload_id, now=self.now()
         )

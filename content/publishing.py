@@ -24,7 +24,7 @@ from content.contents import (
     refused,
     save,
 )
-from content.fields import check_int, check_list, clean_text, parse_time
+from content.fields import check_int, check_list, clean_line, clean_text, parse_time
 from content.sensitive import ReviewPolicy
 from store.clock import rfc3339
 from store.port import Doc, DocumentStore
@@ -246,17 +246,19 @@ async def media_failed(
     content_id: str,
     *,
     error: Any,
+    code: str = "failed",
     upload_id: str | None = None,
     now: datetime,
 ) -> Content:
-    """The video could not be processed; a waiting publish goes back to draft for a new
-    upload."""
+    """The video could not be processed (``code`` stable, ``error`` what to do about it); a
+    waiting publish goes back to draft for a new upload."""
     message = clean_text(error, field="error", longest=MAX_REASON, required=True)
     async with store.transaction():
         doc = await _media_doc(store, content_id, upload_id)
         if doc is None:
             return Content.from_doc(await load(store, content_id))
-        media = {**(doc.get("media") or {}), "state": MediaState.FAILED.value, "error": message}
+        media = {**(doc.get("media") or {}), "state": MediaState.FAILED.value}
+        media |= {"error": message, "error_code": clean_line(code, field="code", longest=40)}
         changes: dict[str, Any] = {"media": media}
         if doc["status"] == Status.PENDING_MEDIA:
             changes["status"] = Status.DRAFT.value

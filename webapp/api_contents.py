@@ -31,12 +31,15 @@ from webapp.api import (
     Call,
     Endpoint,
     Reply,
+    base_url,
 )
 from webapp.auth import Kind
 from webapp.schemas import PageQuery
 
 
-def content_out(content: Content) -> s.ContentOut:
+def content_out(content: Content, base: str = "") -> s.ContentOut:
+    """The API's view of a content; with the deployment's ``base`` URL it carries its page's
+    ``url`` (DESIGN §7)."""
     media = None
     if content.media is not None:
         m = content.media
@@ -44,13 +47,14 @@ def content_out(content: Content) -> s.ContentOut:
             state=m.state.value,
             progress=m.progress,
             error=m.error,
+            error_code=m.error_code,
             hls_url=m.hls_url,
             mp4_url=m.mp4_url,
             poster_url=m.poster_url,
             duration_s=m.duration_s,
             renditions=[s.RenditionOut(height=r.height, bitrate=r.bitrate) for r in m.renditions],
         )
-    return s.ContentOut(
+    out = s.ContentOut(
         id=content.id,
         account_id=content.account_id,
         kind=content.kind.value,
@@ -70,6 +74,13 @@ def content_out(content: Content) -> s.ContentOut:
         created_at=content.created_at,
         updated_at=content.updated_at,
     )
+    if base:
+        out.url = f"{base}/c/{content.id}"
+    return out
+
+
+def _base(call: Call) -> str:
+    return base_url(call.request, call.services.settings.base_url)
 
 
 async def _works_for(call: Call, account_id: str, roles: frozenset[Role] = OWNER_EDITOR) -> bool:
@@ -107,14 +118,14 @@ async def create(call: Call) -> s.ContentOut:
         await services.pipeline.enqueue(
             services.jobs, content_id=content.id, upload_id=content.upload_id
         )
-    return content_out(content)
+    return content_out(content, _base(call))
 
 
 async def read(call: Call) -> s.ContentOut:
     content = await get_content(call.services.store, call.params["content_id"])
     if content.status is not Status.PUBLISHED and not await _works_for(call, content.account_id):
         raise NotFound("content", content.id, field="content_id")
-    return content_out(content)
+    return content_out(content, _base(call))
 
 
 async def publish_content(call: Call) -> s.PublishOut:
@@ -142,7 +153,7 @@ async def feed(call: Call) -> s.ContentPageOut:
         call.services.store, call.params["account_id"], limit=q.limit, cursor=q.cursor
     )
     return s.ContentPageOut(
-        items=[content_out(c) for c in page.items], next_cursor=page.next_cursor
+        items=[content_out(c, _base(call)) for c in page.items], next_cursor=page.next_cursor
     )
 
 
@@ -162,7 +173,7 @@ async def my_feed(call: Call) -> s.ContentPageOut:
     q: PageQuery = call.query
     page = await following_feed(call.services.store, call.caller.id, limit=q.limit, cursor=q.cursor)
     return s.ContentPageOut(
-        items=[content_out(c) for c in page.items], next_cursor=page.next_cursor
+        items=[content_out(c, _base(call)) for c in page.items], next_cursor=page.next_cursor
     )
 
 

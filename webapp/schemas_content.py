@@ -44,7 +44,11 @@ class RenditionOut(Out):
 class MediaOut(Out):
     state: Literal["processing", "ready", "failed"]
     progress: float
-    error: str | None
+    error: str | None = Field(description="what went wrong and what to upload instead")
+    error_code: str | None = Field(
+        description="stable: empty, not_a_video, no_video_stream, corrupt, too_long, too_large, "
+        "timeout, upload_missing, failed"
+    )
     hls_url: str | None
     mp4_url: str | None
     poster_url: str | None
@@ -71,6 +75,7 @@ class ContentOut(Out):
     published_at: str | None
     created_at: str
     updated_at: str
+    url: str | None = Field(None, description="the content's public page, /c/{id}")
 
 
 class ContentPageOut(Out):
