@@ -186,7 +186,8 @@ async def scenarios(server: ServerProcess, opts: Options) -> tuple[list[Measured
     done.append(await measure(server, "fan-token mint", cycling(mints), opts))
     done.append(await measure(server, "profile read", cycling([profile]), opts))
     setup = {"fans": opts.fans, "mint_seconds": round(seeded.mint_seconds, 3)}
-    return done, {"setup": setup, "follower_count": {"got": count, "expected": expected}}
+    checks = {"follower_count after follow/unfollow": {"got": count, "expected": expected}}
+    return done, {"setup": setup, "checks": checks}
 
 
 async def run(opts: Options) -> dict[str, Any]:
@@ -215,7 +216,7 @@ async def run(opts: Options) -> dict[str, Any]:
             ) as server:
                 measured, facts = await scenarios(server, opts)
             last = await measure(base, "baseline (end)", hello, opts)
-    return {"baselines": [first, last], "scenarios": measured} | facts
+    return {"module": "bench.api", "baselines": [first, last], "scenarios": measured} | facts
 
 
 def parse(argv: Sequence[str] | None) -> Options:
@@ -257,7 +258,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     path.write_text(json.dumps(out, indent=2, ensure_ascii=False) + "\n")
     print(f"wrote {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}")
     failed = any(r["errors"] for r in [*out["baseline"]["runs"], *out["scenarios"]])
-    return 1 if failed or not out["checks"]["follower_count"]["ok"] else 0
+    return 1 if failed or not all(c["ok"] for c in out["checks"].values()) else 0
 
 
 if __name__ == "__main__":

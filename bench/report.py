@@ -1,4 +1,5 @@
-"""The printed table and the JSON record of one ``bench.api`` run, with the machine's facts."""
+"""The printed table and the JSON record of one ``bench.api`` or ``bench.reads`` run, with the
+machine's facts."""
 
 from __future__ import annotations
 
@@ -118,7 +119,7 @@ def report(opts: dict[str, Any], facts: dict[str, Any], ran: dict[str, Any]) -> 
     print(
         f"load:    {opts['concurrency']} keep-alive connections, {opts['seconds']:g} s per "
         f"scenario after {opts['warmup']:g} s warm-up; client in this process (uvloop); "
-        f"{opts['fans']} fans"
+        f"{opts['fans']} fans" + (f", {opts['contents']} contents" if "contents" in opts else "")
     )
     print()
     print(table(rows))
@@ -132,12 +133,12 @@ def report(opts: dict[str, Any], facts: dict[str, Any], ran: dict[str, Any]) -> 
         "CPU: % of one core over the measured seconds; server counts all its threads; "
         "other = the rest of the machine."
     )
-    check = ran["follower_count"]
-    ok = check["got"] == check["expected"]
-    print(
-        f"check:   follower_count after follow/unfollow = {check['got']} "
-        f"(expected {check['expected']}) {'ok' if ok else 'MISMATCH'}"
-    )
+    checks = {name: c | {"ok": c["got"] == c["expected"]} for name, c in ran["checks"].items()}
+    for name, c in checks.items():
+        print(
+            f"check:   {name} = {c['got']} (expected {c['expected']}) "
+            f"{'ok' if c['ok'] else 'MISMATCH'}"
+        )
     for row in rows:
         if row["errors"] or row["warmup_errors"]:
             print(
@@ -149,12 +150,12 @@ def report(opts: dict[str, Any], facts: dict[str, Any], ran: dict[str, Any]) -> 
         if (row["other_cpu_pct"] or 0) >= 20:
             print(f"note: other processes used {row['other_cpu_pct']:.0f}% during {row['name']}")
     return {
-        "command": " ".join(["python -m bench.api", *sys.argv[1:]]),
+        "command": " ".join([f"python -m {ran['module']}", *sys.argv[1:]]),
         "machine": facts,
         "options": opts,
         "setup": ran["setup"]
         | {"hashing_env_for_signup_only": FAST_HASHING, "access_log": "on (uvicorn default)"},
         "baseline": {"rps": round(base_rps, 1), "p99_ms": round(base_p99, 3), "runs": rows[:2]},
         "scenarios": rows[2:],
-        "checks": {"follower_count": check | {"ok": ok}},
+        "checks": checks,
     }
