@@ -16,9 +16,11 @@ from __future__ import annotations
 import ctypes
 import functools
 import os
+import resource
 import signal
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 
 PR_SET_PDEATHSIG = 1
 
@@ -36,20 +38,41 @@ def _prctl() -> Callable[[int, int], int] | None:
     return prctl
 
 
-def die_with_parent() -> Callable[[], None] | None:
-    """A ``preexec_fn`` that has the child SIGKILLed when this process dies; None off Linux.
+@dataclass(frozen=True)
+class ChildLimits:
+    """Kernel limits for a child that reads an untrusted file (ffmpeg on an upload): a file
+    built to make a decoder balloon or write without end costs the child, never the machine.
+    The wall clock is bounded by the caller's timeout; CPU time is not limited here because a
+    long, honest 1080p encode legitimately uses many CPU minutes on several threads."""
+
+    memory_bytes: int = 6 << 30  # address space: x264 at 1080p with lookahead stays near 1.5 GiB
+    file_bytes: int = 8 << 30  # the largest single file it may write (the MP4 fallback)
+
+    def apply(self) -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (self.memory_bytes, self.memory_bytes))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (self.file_bytes, self.file_bytes))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+def die_with_parent(limits: ChildLimits | None = None) -> Callable[[], None] | None:
+    """A ``preexec_fn`` that has the child SIGKILLed when this process dies (and applies
+    ``limits``); None off Linux when there is nothing to apply.
 
     Make a fresh one for each spawn (it remembers the parent's pid, which a fork changes).
     The kernel's "parent" is the *thread* that forked: spawn from the event loop's thread (as
     ``asyncio.create_subprocess_exec`` does), never from a short-lived worker thread.
     """
     prctl = _prctl()
-    if prctl is None:
+    if prctl is None and limits is None:
         return None
     parent = os.getpid()
     kill = int(signal.SIGKILL)
 
     def preexec() -> None:
+        if limits is not None:
+            limits.apply()
+        if prctl is None:
+            return
         prctl(PR_SET_PDEATHSIG, kill)
         # The parent may have died between fork and prctl: then no signal will ever come.
         if os.getppid() != parent:

@@ -35,7 +35,7 @@ from media.ffmpeg import (
     variant_dir,
 )
 from media.ladder import Rendition, choose_ladder, fallback_rendition
-from media.lifeline import die_with_parent
+from media.lifeline import ChildLimits, die_with_parent
 from media.probe import ProbeResult
 from media.tools import ffmpeg_path
 
@@ -153,8 +153,10 @@ class Transcoder:
         settings: EncodeSettings | None = None,
         timeout_s: float | None = None,
         ladder: list[Rendition] | None = None,
+        limits: ChildLimits | None = None,
     ) -> None:
         self.source = Path(source)
+        self.limits = limits or ChildLimits()
         self.probe = probe
         self.out_dir = Path(out_dir)
         self.partial_dir = self.out_dir.with_name(self.out_dir.name + ".partial")
@@ -280,7 +282,7 @@ class Transcoder:
             stderr=asyncio.subprocess.PIPE,
             # Its own session: a Ctrl-C aimed at the server's terminal is ours to handle.
             start_new_session=True,
-            preexec_fn=die_with_parent(),
+            preexec_fn=die_with_parent(self.limits),
         )
         self._proc = proc
         tail: deque[str] = deque(maxlen=STDERR_LINES)

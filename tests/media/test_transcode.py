@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from media.ffmpeg import EncodeSettings
+from media.lifeline import ChildLimits
 from media.probe import ProbeResult, probe
 from media.transcode import (
     ProgressParser,
@@ -351,3 +352,22 @@ def test_progress_parser_without_a_duration_waits_for_the_end() -> None:
     assert not parser.feed("out_time_us=5000000")
     assert parser.fraction == 0.0
     assert parser.feed("progress=end")
+
+
+@pytest.mark.parametrize(
+    "limits",
+    [ChildLimits(file_bytes=64 << 10), ChildLimits(memory_bytes=64 << 20)],
+    ids=["file size", "memory"],
+)
+async def test_ffmpeg_runs_under_kernel_limits(tmp_path: Path, limits: ChildLimits) -> None:
+    # A 1080p encode needs segments past 64 KiB and far more than 64 MiB of address space:
+    # under such limits the child dies, the job fails, and nothing is left behind.
+    source, fake = endless_source()
+    before = children()
+    job = Transcoder(source, fake, tmp_path / "v", limits=limits)
+    with pytest.raises(TranscodeError) as caught:
+        async with asyncio.timeout(PATIENCE_S):
+            await job.run()
+    assert caught.value.code == "ffmpeg_failed"
+    assert children() - before == set()
+    assert list(tmp_path.iterdir()) == []
