@@ -27,7 +27,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from accounts.errors import Conflict, DomainError, Invalid, NotFound
-from media.blobs import BlobStore
+from media.blobs import BlobBusy, BlobStore
 from store.clock import parse_rfc3339, rfc3339
 from store.ids import new_id
 from store.port import DocumentStore, Index
@@ -140,6 +140,12 @@ class QuotaExceeded(DomainError):
     status = 429
     code = "upload_quota_exceeded"
     title = "Too many incomplete uploads"
+
+
+class UploadLocked(DomainError):
+    status = 423  # as tusd answers a PATCH to an upload another request is writing
+    code = "upload_locked"
+    title = "Locked"
 
 
 class Interrupted(Exception):
@@ -305,6 +311,12 @@ class Uploads:
                     end = await out.commit()
         except FileNotFoundError:
             raise UploadGone(f"upload {upload.id} was terminated meanwhile") from None
+        except BlobBusy:
+            raise UploadLocked(
+                f"another request is writing upload {upload.id}; send HEAD for its offset "
+                "and retry from there",
+                field="upload_id",
+            ) from None
         if end != upload.offset:
             upload = await self._advance(upload, end, verified=checksum is not None, now=now)
         if interrupted:

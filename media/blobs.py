@@ -12,6 +12,7 @@ File work runs in a thread (``asyncio.to_thread``) so a slow disk never stalls t
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import hashlib
 import os
 import re
@@ -33,6 +34,10 @@ class BlobError(Exception):
 
 class UnsafeKey(BlobError, ValueError):
     """A key that is not a plain relative path under the root."""
+
+
+class BlobBusy(BlobError):
+    """Another writer (this process or another one sharing the data dir) holds the blob."""
 
 
 class BlobExists(BlobError, FileExistsError):
@@ -172,6 +177,14 @@ class Appender:
             # No O_CREAT: a blob deleted meanwhile (terminated, expired) must not come back.
             fd = os.open(self.path, os.O_WRONLY)
             try:
+                # One writer at a time across processes (two `serve` processes behind one
+                # proxy, say): the lock is the kernel's, so it goes with a crashed writer.
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    raise BlobBusy(
+                        f"{self.path.name} is being written by another request"
+                    ) from None
                 size = os.fstat(fd).st_size
                 if size < self.start:
                     raise BlobError(f"{self.path.name} has {size} bytes, not {self.start}")

@@ -26,6 +26,8 @@ REASONS = {
     413: "Upload-Length above Tus-Max-Size, or a body past the upload's length",
     415: "A body without Content-Type: application/offset+octet-stream",
     422: "Staff did not name the account in Upload-Metadata (account_id)",
+    423: "Another request (maybe on another server process) is writing this upload; HEAD it "
+    "and retry from its offset",
     429: "The account has too many incomplete uploads",
     460: "Checksum mismatch: the chunk does not match Upload-Checksum; nothing was kept",
 }
@@ -137,6 +139,7 @@ def _patch(operation_id: str, summary: str, *, override: bool = False) -> dict[s
             410,
             413,
             415,
+            423,
             460,
         ),
         "security": SECURITY,

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from media.blobs import BlobError, BlobExists, BlobStore, UnsafeKey
+from media.blobs import BlobBusy, BlobError, BlobExists, BlobStore, UnsafeKey
 
 
 @pytest.fixture
@@ -150,3 +152,35 @@ async def test_move_into_place_keeps_an_existing_target_unless_asked(blobs: Blob
     assert sorted(os.listdir(blobs.root / "final")) == ["old"]
     with pytest.raises(UnsafeKey):
         await blobs.move("final/old", "../escaped")
+
+
+async def test_one_writer_at_a_time_even_across_processes(blobs: BlobStore) -> None:
+    await blobs.create("uploads/l")
+    # Another process holds the blob's write lock (as a second `serve` writing a chunk would).
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_WRONLY); "
+            "fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); sys.stdin.read()",
+            str(blobs.path("uploads/l")),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        with pytest.raises(BlobBusy):
+            async with blobs.appender("uploads/l", at=0) as out:
+                await out.write(b"never")
+    finally:
+        holder.communicate("", timeout=10)
+    assert await blobs.size("uploads/l") == 0
+    async with blobs.appender("uploads/l", at=0) as out:  # the holder is gone: the lock too
+        await out.write(b"mine")
+        with pytest.raises(BlobBusy):  # and within one process, a second writer waits its turn
+            async with blobs.appender("uploads/l", at=0):
+                pass
+        await out.commit()
+    assert await blobs.size("uploads/l") == 4

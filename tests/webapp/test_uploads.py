@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -376,3 +378,30 @@ async def test_the_bytes_that_arrived_before_a_disconnect_are_kept(
     await drop_after(b"y" * 20, 20, **{"Upload-Checksum": checksum("sha1", b"y" * 50)})
     assert (await head(client, upload_id, brand.key_headers)).headers["upload-offset"] == "20"
     assert blob_path(settings, upload_id).read_bytes() == b"x" * 20
+
+
+async def test_a_chunk_another_process_is_writing_answers_423(
+    client: httpx.AsyncClient, brand: Brand, settings: Settings
+) -> None:
+    upload_id = await new_upload(client, brand.key_headers, 10)
+    holder = subprocess.Popen(  # another `serve` process in the middle of a chunk
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_WRONLY); "
+            "fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); sys.stdin.read()",
+            str(blob_path(settings, upload_id)),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        r = await patch(client, upload_id, brand.key_headers, 0, b"x" * 10)
+        assert_problem(r, 423, "upload_id", "upload_locked")
+        assert "HEAD" in r.json()["detail"]
+    finally:
+        holder.communicate("", timeout=10)
+    assert (await head(client, upload_id, brand.key_headers)).headers["upload-offset"] == "0"
+    assert (await patch(client, upload_id, brand.key_headers, 0, b"x" * 10)).status_code == 204
