@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -14,7 +15,15 @@ from store.ids import new_id
 from store.port import DocumentStore, Index
 
 ACCOUNTS = "accounts"
-INDEXES = [Index(ACCOUNTS, ("handle",), unique=True)]
+# One document per (account, folded keyword): the store matches scalars, not array members,
+# so the search box finds an account by keyword through this side collection, not a scan.
+ACCOUNT_KEYWORDS = "account_keywords"
+INDEXES = [
+    Index(ACCOUNTS, ("handle",), unique=True),
+    Index(ACCOUNTS, ("name_folded",)),  # the search box's exact name match
+    Index(ACCOUNT_KEYWORDS, ("keyword",)),
+    Index(ACCOUNT_KEYWORDS, ("account_id",)),
+]
 
 HANDLE = re.compile(r"^[a-z0-9][a-z0-9_-]{2,29}$")
 RESERVED_HANDLES = frozenset(
@@ -127,6 +136,7 @@ async def create_account(store: DocumentStore, *, name: str, handle: str, now: d
         "id": new_id("acc"),
         "handle": handle,
         "name": clean_name(name, "account.name"),
+        "name_folded": fold(name),
         "bio": "",
         "avatar_url": None,
         "follower_count": 0,
@@ -190,6 +200,7 @@ async def update_profile(
     changes: dict[str, Any] = {"updated_at": rfc3339(now)}
     if name is not None:
         changes["name"] = clean_name(name, "name")
+        changes["name_folded"] = fold(changes["name"])
     if bio is not None:
         if len(bio) > MAX_BIO:
             raise Invalid(f"a bio has at most {MAX_BIO} characters", field="bio")
@@ -213,7 +224,29 @@ async def update_profile(
             clean_name(k, f"keywords.{i}", longest=MAX_KEYWORD) for i, k in enumerate(keywords)
         ]
         changes["keywords"] = list(dict.fromkeys(cleaned))
-    doc = await store.collection(ACCOUNTS).update_one({"id": account_id}, {"$set": changes})
-    if doc is None:
-        raise NotFound("account", account_id)
+    async with store.transaction():
+        doc = await store.collection(ACCOUNTS).update_one({"id": account_id}, {"$set": changes})
+        if doc is None:
+            raise NotFound("account", account_id)
+        if keywords is not None:
+            await _index_keywords(store, account_id, changes["keywords"])
     return Account.from_doc(doc)
+
+
+def fold(text: str) -> str:
+    """The form a search box compares: NFKC (full-width ＴＥＡ is TEA), case-folded, single
+    spaces. 茶馆, ＴＥＡ and tea house all fold to what a fan would type."""
+    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+
+
+async def _index_keywords(store: DocumentStore, account_id: str, keywords: list[str]) -> None:
+    terms = store.collection(ACCOUNT_KEYWORDS)
+    await terms.delete_many({"account_id": account_id})
+    for keyword in dict.fromkeys(fold(k) for k in keywords):
+        await terms.insert({"id": new_id("akw"), "account_id": account_id, "keyword": keyword})
+
+
+async def accounts_with_keyword(store: DocumentStore, query: str, *, limit: int = 20) -> list[str]:
+    """Ids of the accounts that list ``query`` (compared folded) among their keywords."""
+    found = await store.collection(ACCOUNT_KEYWORDS).find({"keyword": fold(query)}, limit=limit)
+    return list(dict.fromkeys(d["account_id"] for d in found))

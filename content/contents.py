@@ -37,6 +37,8 @@ from content.blocks import (
     parse_kind,
     reviewed_texts,
 )
+from content.blocks import Image as ImageBlock
+from content.images import check_image_uploads, image_refs, link_images
 from content.links import ServiceLink
 from content.sensitive import Review, ReviewPolicy
 from store.clock import rfc3339
@@ -162,6 +164,12 @@ class Content:
     published_at: str | None = None
     counters: Counters = Counters()
 
+    @property
+    def image_ids(self) -> tuple[str, ...]:
+        """Its image uploads in order of appearance (``content.images.image_refs``)."""
+        blocks = (b.upload_id for b in self.blocks if isinstance(b, ImageBlock))
+        return (*self.image_upload_ids, *blocks)
+
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> Content:
         return cls(
@@ -231,7 +239,11 @@ async def create_content(
         check_post_has_body(doc)
     if kind == Kind.VIDEO:
         doc["media"] = dict(PROCESSING)
-    await store.collection(CONTENTS).insert(doc)
+    refs = image_refs(doc)
+    await check_image_uploads(store, account_id, refs)
+    async with store.transaction():
+        await store.collection(CONTENTS).insert(doc)
+        await link_images(store, doc["id"], refs)
     return Content.from_doc(doc)
 
 
@@ -296,6 +308,14 @@ async def edit_content(
         merged = {**doc, **changes}
         if kind == Kind.POST:
             check_post_has_body(merged)
+        refs = image_refs(merged)
+        if refs != image_refs(doc):
+            # Only uploads new to the content are checked: one it already shows may have
+            # been resized and its source removed since.
+            known = {ref.upload_id for ref in image_refs(doc)}
+            fresh = [ref for ref in refs if ref.upload_id not in known]
+            await check_image_uploads(store, doc["account_id"], fresh)
+            await link_images(store, doc["id"], refs)
         if "upload_id" in changes and changes["upload_id"] != doc.get("upload_id"):
             if status == Status.PUBLISHED:
                 raise Conflict(

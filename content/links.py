@@ -1,10 +1,12 @@
 """Service links: a way into a brand's mini-program service (DESIGN §1), attached to content
 and live pins.
 
-``{app_id, page, query, title, image}``: ``app_id`` names the mini-program, ``page`` a path
-inside it, ``query`` the page's parameters. A host opens it through its own bridge
+``{app_id, page, query, title, image, url?}``: ``app_id`` names the mini-program, ``page`` a
+path inside it, ``query`` the page's parameters. A host opens it through its own bridge
 (``navigateToMiniProgram``-style), so nothing here may smuggle in a scheme, a host or a path
-out of the mini-program: those are refused, not cleaned.
+out of the mini-program: those are refused, not cleaned. ``url`` is the service's optional
+H5 (web) entry, where a click outside a mini-program is redirected: https only and without
+credentials, so a click never leaves over plain http nor to a ``brand@evil`` look-alike.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from accounts.errors import Invalid
 from content.fields import check_list, check_object, clean_line
@@ -25,7 +28,8 @@ MAX_PAGE = 256
 MAX_QUERY_BYTES = 1024  # keys and values, UTF-8, all together
 MAX_TITLE = 40
 MAX_LINKS = 5
-FIELDS = {"app_id", "page", "query", "title", "image"}
+MAX_URL = 1024  # leaves room in a redirect's Location for the click id it gains
+FIELDS = {"app_id", "page", "query", "title", "image", "url"}
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,7 @@ class ServiceLink:
     title: str
     query: dict[str, str] = field(default_factory=dict)
     image: str | None = None  # an http(s) URL or an upload id
+    url: str | None = None  # the service's https H5 entry, for clicks outside a mini-program
 
     def to_doc(self) -> dict[str, Any]:
         return {
@@ -43,6 +48,7 @@ class ServiceLink:
             "query": dict(self.query),
             "title": self.title,
             "image": self.image,
+            "url": self.url,
         }
 
     @classmethod
@@ -53,6 +59,7 @@ class ServiceLink:
             title=doc["title"],
             query=dict(doc.get("query") or {}),
             image=doc.get("image"),
+            url=doc.get("url"),
         )
 
 
@@ -91,6 +98,26 @@ def _query(value: Any, field: str) -> dict[str, str]:
     return dict(value)
 
 
+def _url(value: Any, field: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value or len(value) > MAX_URL:
+        raise Invalid(f"an https URL of at most {MAX_URL} characters", field=field)
+    if any(ch.isspace() or not ch.isprintable() or ch == "\\" for ch in value):
+        raise Invalid("a URL has no spaces, backslashes or control characters", field=field)
+    try:
+        parts = urlsplit(value)
+        host, _port = parts.hostname, parts.port  # a malformed port raises ValueError
+    except ValueError as exc:
+        raise Invalid("a well-formed https URL", field=field) from exc
+    if parts.scheme != "https" or not host:
+        raise Invalid("an https URL with a host, e.g. https://shop.example/item/1", field=field)
+    if "@" in parts.netloc:
+        # https://brand.example@evil.example/ reads as the brand but goes to evil.example.
+        raise Invalid("a URL without a user name or password", field=field)
+    return value
+
+
 def parse_service_link(raw: Any, *, field: str) -> ServiceLink:
     """One service link from request JSON; errors name the field, e.g. ``service_links.0.page``."""
     body = check_object(raw, field=field, allowed=FIELDS)
@@ -104,6 +131,7 @@ def parse_service_link(raw: Any, *, field: str) -> ServiceLink:
         title=clean_line(body.get("title"), field=f"{field}.title", longest=MAX_TITLE),
         query=_query(body.get("query"), f"{field}.query"),
         image=None if image is None else check_image(image, field=f"{field}.image"),
+        url=_url(body.get("url"), f"{field}.url"),
     )
 
 

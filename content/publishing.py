@@ -1,7 +1,8 @@
 """The moves that take a content out to fans: publish, media results, moderation, schedule.
 
 Where a publish lands is decided in one place, :func:`destination`, in this order: a video
-whose media is not ready waits (``pending_media``); text flagged by the sensitive-word review,
+whose media is not ready, or a post or article naming an image that is not ready yet, waits
+(``pending_media``); text flagged by the sensitive-word review,
 or a content a moderator has flagged or rejected before, waits for approval (``in_review``);
 a ``publish_at`` still ahead waits for its time (``scheduled``); otherwise it is
 ``published``. Media results and approval re-enter the same decision from the step they
@@ -25,6 +26,14 @@ from content.contents import (
     save,
 )
 from content.fields import check_int, check_list, clean_line, clean_text, parse_time
+from content.images import (
+    Image,
+    ImageRef,
+    ImageState,
+    contents_showing,
+    image_refs,
+    images_of,
+)
 from content.sensitive import ReviewPolicy
 from store.clock import rfc3339
 from store.port import Doc, DocumentStore
@@ -34,8 +43,10 @@ MAX_REASON = 500
 MAX_MEDIA_URL = 1024
 
 
-def destination(doc: Doc, *, flagged: bool, now: datetime) -> Status:
+def destination(doc: Doc, *, flagged: bool, images_ready: bool, now: datetime) -> Status:
     if doc["kind"] == Kind.VIDEO and (doc.get("media") or {}).get("state") != MediaState.READY:
+        return Status.PENDING_MEDIA
+    if not images_ready:
         return Status.PENDING_MEDIA
     if flagged or doc.get("needs_approval"):
         return Status.IN_REVIEW
@@ -57,13 +68,15 @@ async def _go_out(
     changes: dict[str, Any] = dict(extra or {})
     merged = {**doc, **changes}
     flagged = False
-    if policy is not None and destination(merged, flagged=False, now=now) != Status.PENDING_MEDIA:
+    ready = all(i.state is ImageState.READY for i in (await _images(store, merged)).values())
+    waits = destination(merged, flagged=False, images_ready=ready, now=now)
+    if policy is not None and waits != Status.PENDING_MEDIA:
         review = await policy.review_fields(reviewed_texts(merged), account_id=doc["account_id"])
         changes["review"] = review.to_doc()
         flagged = review.flagged
         if flagged:
             changes["needs_approval"] = True
-    status = destination(merged, flagged=flagged, now=now)
+    status = destination(merged, flagged=flagged, images_ready=ready, now=now)
     changes["status"] = status.value
     if status == Status.PUBLISHED:
         # A content approved again after an edit keeps its first date and place in the feed.
@@ -97,7 +110,55 @@ async def publish(
                 code="media_failed",
                 field="upload_id",
             )
+        failed = _failed_image(doc, await _images(store, doc))
+        if failed is not None:
+            ref, image = failed
+            raise Conflict(
+                f"image {ref.upload_id} could not be processed ({image.error}); "
+                "replace it before publishing",
+                code="image_failed",
+                field=ref.field,
+            )
         return await _go_out(store, doc, policy=policy, now=now, extra={"publish_at": when})
+
+
+async def _images(store: DocumentStore, doc: Doc) -> dict[str, Image]:
+    """The image records of every image ``doc`` names; a missing record counts as not ready
+    (its job is queued by whoever names the upload: the tus hook, a create, an edit)."""
+    refs = image_refs(doc)
+    found = await images_of(store, [ref.upload_id for ref in refs])
+    absent = Image(upload_id="", account_id="", state=ImageState.PROCESSING)
+    return {ref.upload_id: found.get(ref.upload_id, absent) for ref in refs}
+
+
+def _failed_image(doc: Doc, images: dict[str, Image]) -> tuple[ImageRef, Image] | None:
+    for ref in image_refs(doc):
+        if images[ref.upload_id].state is ImageState.FAILED:
+            return ref, images[ref.upload_id]
+    return None
+
+
+async def image_settled(
+    store: DocumentStore, upload_id: str, *, policy: ReviewPolicy, now: datetime
+) -> list[Content]:
+    """An image became ready or failed: move each content waiting in ``pending_media`` for
+    it. When its last image is ready it goes out (through :func:`destination`, as every
+    publish does); a failed image takes it back to draft, where the image shows the error.
+    Returns the contents moved."""
+    moved: list[Content] = []
+    for content_id in await contents_showing(store, upload_id):
+        async with store.transaction():
+            doc = await store.collection(CONTENTS).get(content_id)
+            if doc is None or doc["status"] != Status.PENDING_MEDIA:
+                continue
+            images = await _images(store, doc)
+            if upload_id not in images:
+                continue  # an edit took the image out meanwhile (a stale row)
+            if _failed_image(doc, images) is not None:
+                moved.append(await save(store, doc, {"status": Status.DRAFT.value}, now=now))
+            elif all(i.state is ImageState.READY for i in images.values()):
+                moved.append(await _go_out(store, doc, policy=policy, now=now))
+    return moved
 
 
 async def approve(store: DocumentStore, content_id: str, *, now: datetime) -> Content:

@@ -25,3 +25,23 @@ ensure_venv() {
   fi
   .venv/bin/python -m pip install --quiet -c constraints.txt -e ".${extras}"
 }
+
+# The browser libraries the pages load from /vendor (hls.js, tus-js-client), pinned by
+# package-lock.json: `npm ci` runs when node_modules is missing or the lock changed since the
+# last install (a digest of the lock is kept inside node_modules).
+ensure_node_modules() {
+  local stamp=node_modules/.lifeaccount-lock.sha256
+  local want
+  want=$(sha256sum package-lock.json | cut -d' ' -f1)
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+    return
+  fi
+  if ! command -v npm >/dev/null; then
+    echo "installing Node.js and npm (Debian's), for the pages' browser libraries" >&2
+    if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq nodejs npm >/dev/null
+  fi
+  npm ci --no-audit --no-fund --loglevel=error
+  echo "$want" >"$stamp"
+}

@@ -3,6 +3,7 @@ publish, delete, likes, and an account's feed."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict
 
 from accounts.accounts import get_account
@@ -19,9 +20,12 @@ from content.contents import (
     delete_content,
     get_content,
 )
+from content.engagement import counters_doc
 from content.feeds import following_feed
+from content.images import Image, ImageState, images_of
 from content.publishing import publish
 from content.uploads import usable_upload
+from store.port import DocumentStore
 from webapp import schemas_content as s
 from webapp.api import (
     ACCOUNT_PATH,
@@ -33,13 +37,45 @@ from webapp.api import (
     Reply,
     base_url,
 )
+from webapp.api_commerce import service_links_out
 from webapp.auth import Kind
 from webapp.schemas import PageQuery
 
 
-def content_out(content: Content, base: str = "") -> s.ContentOut:
+async def image_records(store: DocumentStore, contents: Iterable[Content]) -> dict[str, Image]:
+    """The image records of a page of contents, in one query, for :func:`content_out`."""
+    return await images_of(store, [i for content in contents for i in content.image_ids])
+
+
+def images_out(content: Content, images: Mapping[str, Image]) -> list[s.ImageOut]:
+    out = []
+    for upload_id in content.image_ids:
+        # No record yet: its upload was named before it completed; the resize is queued.
+        i = images.get(upload_id) or Image(upload_id, content.account_id, ImageState.PROCESSING)
+        out.append(
+            s.ImageOut(
+                upload_id=upload_id,
+                state=i.state.value,
+                url=i.url,
+                thumb_url=i.thumb_url,
+                width=i.width,
+                height=i.height,
+                error_code=i.error_code,
+                error=i.error,
+            )
+        )
+    return out
+
+
+def content_out(
+    content: Content,
+    base: str = "",
+    secret: bytes = b"",
+    images: Mapping[str, Image] | None = None,
+) -> s.ContentOut:
     """The API's view of a content; with the deployment's ``base`` URL it carries its page's
-    ``url`` (DESIGN §7)."""
+    ``url`` (DESIGN §7), and with its ``secret`` also its service links' click URLs.
+    ``images`` are the records of its images (:func:`image_records`, one query per page)."""
     media = None
     if content.media is not None:
         m = content.media
@@ -66,9 +102,10 @@ def content_out(content: Content, base: str = "") -> s.ContentOut:
         image_upload_ids=list(content.image_upload_ids),
         upload_id=content.upload_id,
         media=media,
-        service_links=[link.to_doc() for link in content.service_links],
+        images=images_out(content, images or {}),
+        service_links=service_links_out(content, base, secret),
         coupon_ids=list(content.coupon_ids),
-        counters=asdict(content.counters),
+        counters=counters_doc(content.counters),
         publish_at=content.publish_at,
         published_at=content.published_at,
         created_at=content.created_at,
@@ -118,19 +155,25 @@ async def create(call: Call) -> s.ContentOut:
         await services.pipeline.enqueue(
             services.jobs, content_id=content.id, upload_id=content.upload_id
         )
-    return content_out(content, _base(call))
+    await services.images.ensure(services.jobs, [content])
+    images = await image_records(services.store, [content])
+    return content_out(content, _base(call), call.services.secret, images)
 
 
 async def read(call: Call) -> s.ContentOut:
     content = await get_content(call.services.store, call.params["content_id"])
     if content.status is not Status.PUBLISHED and not await _works_for(call, content.account_id):
         raise NotFound("content", content.id, field="content_id")
-    return content_out(content, _base(call))
+    images = await image_records(call.services.store, [content])
+    return content_out(content, _base(call), call.services.secret, images)
 
 
 async def publish_content(call: Call) -> s.PublishOut:
     body: s.PublishIn | None = call.body
     content = await _editable(call)
+    # An image named before this pipeline existed (or whose queueing failed) gets its job now:
+    # the publish below waits for it.
+    await call.services.images.ensure(call.services.jobs, [content])
     done = await publish(
         call.services.store,
         content.id,
@@ -152,8 +195,10 @@ async def feed(call: Call) -> s.ContentPageOut:
     page = await account_feed(
         call.services.store, call.params["account_id"], limit=q.limit, cursor=q.cursor
     )
+    images = await image_records(call.services.store, page.items)
     return s.ContentPageOut(
-        items=[content_out(c, _base(call)) for c in page.items], next_cursor=page.next_cursor
+        items=[content_out(c, _base(call), call.services.secret, images) for c in page.items],
+        next_cursor=page.next_cursor,
     )
 
 
@@ -172,8 +217,10 @@ async def unlike_content(call: Call) -> s.LikeOut:
 async def my_feed(call: Call) -> s.ContentPageOut:
     q: PageQuery = call.query
     page = await following_feed(call.services.store, call.caller.id, limit=q.limit, cursor=q.cursor)
+    images = await image_records(call.services.store, page.items)
     return s.ContentPageOut(
-        items=[content_out(c, _base(call)) for c in page.items], next_cursor=page.next_cursor
+        items=[content_out(c, _base(call), call.services.secret, images) for c in page.items],
+        next_cursor=page.next_cursor,
     )
 
 

@@ -13,6 +13,7 @@ account: anyone else gets 404, as for an id that does not exist.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
 
@@ -44,6 +45,7 @@ from webapp.context import Services
 from webapp.problems import Problem, bad_request, problem_response
 from webapp.settings import Settings
 
+log = logging.getLogger("lifeaccount.uploads")
 MEDIA_BASE_URL = "/media"
 WRITER_ROLES = frozenset({Role.OWNER, Role.EDITOR, Role.HOST})
 ACCOUNT_KEY = "account_id"  # the metadata key in which staff name the account
@@ -170,6 +172,7 @@ class _UploadRoutes:
                 # answer, so an upload whose first chunk failed is of no use: remove it whole.
                 await uploads.terminate(upload.id, account_id=account_id, now=services.now())
                 raise
+            await _completed(services, upload)
         location = f"{base_url(request, services.settings.base_url)}{COLLECTION}/{upload.id}"
         body = {
             "id": upload.id,
@@ -231,6 +234,7 @@ class _UploadRoutes:
         declared = _declared_length(request)
         uploads = self.uploads(services)
         upload = await _append(uploads, request, upload, offset, checksum, declared, services)
+        await _completed(services, upload)
         return Response(status_code=204, headers=_progress_headers(upload))
 
     async def _delete(self, request: Request) -> Response:
@@ -356,6 +360,19 @@ async def _body(request: Request) -> AsyncGenerator[bytes, None]:
                 yield chunk
     except ClientDisconnect:
         raise Interrupted() from None
+
+
+async def _completed(services: Services, upload: Upload) -> None:
+    """The moment an upload completes, one that starts like an image gets its resize queued
+    (only its magic bytes are read here), so it is ready by the time a post names it."""
+    if upload.state is not State.COMPLETE:
+        return
+    try:
+        await services.images.upload_complete(services.jobs, upload)
+    except Exception:
+        # The upload itself is complete and answered as such; the content that names the
+        # image queues its resize then (ImagePipeline.ensure).
+        log.exception("queueing the resize of upload %s failed", upload.id)
 
 
 def _progress_headers(upload: Upload) -> dict[str, str]:

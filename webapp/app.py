@@ -23,8 +23,8 @@ from starlette.staticfiles import StaticFiles
 
 from accounts.passwords import Passwords
 from accounts.schema import INDEXES as ACCOUNT_INDEXES
-from content import indexing
-from content.pipeline import VideoPipeline
+from content import clicks, conversions, indexing
+from content.pipeline import ImagePipeline, VideoPipeline
 from content.schema import INDEXES as CONTENT_INDEXES
 from content.sensitive import ReviewPolicy
 from media import jobs
@@ -35,7 +35,10 @@ from store.engines import open_broker, open_search, open_store
 from store.port import DocumentStore
 from webapp import (
     api_accounts,
+    api_commerce,
     api_contents,
+    api_discover,
+    api_editorial,
     api_points,
     api_search,
     api_sessions,
@@ -45,6 +48,7 @@ from webapp import (
     idempotency,
     openapi,
     pages,
+    scheduler,
 )
 from webapp.api import Endpoint, routes
 from webapp.context import Services
@@ -53,6 +57,7 @@ from webapp.idempotency import IdempotencyKeys
 from webapp.problems import bad_request, problem_response
 from webapp.schemas import HealthOut
 from webapp.settings import Settings
+from webapp.vendor import Vendor
 
 log = logging.getLogger("lifeaccount")
 VERSION = "0.1.0"
@@ -62,7 +67,10 @@ ENDPOINTS: list[Endpoint] = [
     *api_points.ENDPOINTS,
     *api_staff.ENDPOINTS,
     *api_contents.ENDPOINTS,
+    *api_commerce.ENDPOINTS,
+    *api_editorial.ENDPOINTS,
     *api_search.ENDPOINTS,
+    *api_discover.ENDPOINTS,
 ]
 STATIC = Path(__file__).parent / "static"
 
@@ -72,6 +80,18 @@ def video_pipeline(
 ) -> VideoPipeline:
     """The transcode job handler's parts; `serve` and `lifeaccount worker` both use it."""
     return VideoPipeline(store, api_uploads.blob_store(settings), ReviewPolicy(store), now)
+
+
+def image_pipeline(
+    store: DocumentStore, settings: Settings, now: Callable[[], datetime]
+) -> ImagePipeline:
+    """The image job handler's parts; `serve` and `lifeaccount worker` both use it."""
+    return ImagePipeline(store, api_uploads.blob_store(settings), ReviewPolicy(store), now)
+
+
+def media_handlers(services: Services) -> dict[str, Any]:
+    """Every media job kind this process runs, by kind."""
+    return {**services.pipeline.handlers(), **services.images.handlers()}
 
 
 async def open_services(settings: Settings, now: Callable[[], datetime] = utc_now) -> Services:
@@ -84,7 +104,15 @@ async def open_services(settings: Settings, now: Callable[[], datetime] = utc_no
         threaded=settings.sqlite_threads or None,
     )
     await store.ensure_indexes(
-        [*ACCOUNT_INDEXES, *CONTENT_INDEXES, *indexing.INDEXES, *jobs.INDEXES, *idempotency.INDEXES]
+        [
+            *ACCOUNT_INDEXES,
+            *CONTENT_INDEXES,
+            *clicks.INDEXES,
+            *conversions.INDEXES,
+            *indexing.INDEXES,
+            *jobs.INDEXES,
+            *idempotency.INDEXES,
+        ]
     )
     search = open_search(store)
     await search.ensure()
@@ -103,6 +131,7 @@ async def open_services(settings: Settings, now: Callable[[], datetime] = utc_no
         idempotency=IdempotencyKeys(store, now),
         jobs=jobs.JobQueue(store, owner=jobs.default_owner(), now=now),
         pipeline=video_pipeline(store, settings, now),
+        images=image_pipeline(store, settings, now),
         search=search,
     )
     try:
@@ -148,6 +177,7 @@ def openapi_document() -> dict[str, Any]:
     """The API's OpenAPI document: the endpoint table plus the tus upload routes."""
     document = openapi.build(ENDPOINTS, title="lifeaccount API", version=VERSION)
     document["paths"].update(api_uploads.openapi_paths())
+    api_commerce.amend_document(document)
     return document
 
 
@@ -158,29 +188,41 @@ def create_app(
     settings = settings or Settings.load()
     document = openapi_document()
     videos = api_uploads.blob_store(settings).path("videos")
+    images = api_uploads.blob_store(settings).path("images")
+    vendor = Vendor()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         services = await open_services(settings, now)
         videos.mkdir(parents=True, exist_ok=True)
+        images.mkdir(parents=True, exist_ok=True)
         # HLS playlists and fMP4 segments need their own types for players (RFC 8216 §4).
         mimetypes.add_type("application/vnd.apple.mpegurl", ".m3u8")
         mimetypes.add_type("video/iso.segment", ".m4s")
         app.state.services = services
         app.state.templates = pages.environment()
+        app.state.templates.globals["vendor"] = vendor.urls()
         sweeper = asyncio.create_task(housekeeping.run_forever(services))
         # The in-process media worker; `lifeaccount worker` processes add more hands.
         worker = Worker(
             services.jobs,
-            services.pipeline.handlers(),
+            media_handlers(services),
             concurrency=services.settings.media_concurrency,
         )
         working = asyncio.create_task(worker.run_forever())
+        unscheduled = asyncio.Event()  # set: the scheduling loop ends after its current pass
+        scheduling = asyncio.create_task(
+            scheduler.run_forever(
+                services.store, now, every_s=settings.schedule_every_s, stop=unscheduled
+            )
+        )
         try:
             yield
         finally:
             await worker.stop()  # running jobs go back to the queue before the store closes
             await working
+            unscheduled.set()
+            await scheduling
             sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
@@ -198,9 +240,12 @@ def create_app(
             *routes(ENDPOINTS),
             *api_uploads.routes(),
             *pages.routes(),
+            *api_commerce.routes(),
+            *vendor.routes(),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
             # Only the transcoded outputs are public; raw uploads under the same root are not.
             Mount("/media/videos", StaticFiles(directory=videos, check_dir=False), name="videos"),
+            Mount("/media/images", StaticFiles(directory=images, check_dir=False), name="images"),
         ],
         lifespan=lifespan,
         middleware=[Middleware(SecurityHeaders)],

@@ -13,12 +13,16 @@ from typing import Any
 
 from starlette.types import ASGIApp
 
+from accounts.accounts import get_account
+from accounts.errors import DomainError, NotFound
+from content import sensitive
 from media import jobs
 from media.jobs import JobQueue, default_owner
 from media.tools import check_ffmpeg
 from media.worker import Worker
 from store.clock import utc_now
 from store.engines import EngineURLError, check_broker, check_store, open_broker, open_store
+from webapp import scheduler
 from webapp.settings import Settings, SettingsError
 
 
@@ -49,6 +53,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     check = sub.add_parser("check", help="verify ffmpeg, the store and the broker")
     common(check)
+    words = sub.add_parser("words", help="change or show the sensitive-word lists")
+    actions = words.add_subparsers(dest="action", required=True)
+    for action, told in (("add", "add to"), ("remove", "remove from"), ("list", "print")):
+        p = actions.add_parser(action, help=f"{told} the global list, or an account's")
+        if action != "list":
+            p.add_argument("words", nargs="+", metavar="WORD")
+        p.add_argument("--account", dest="account_id", help="an account's list, not the global")
+        p.add_argument("--data-dir", dest="data_dir", help="where data lives (default ./data)")
+        p.add_argument("--store", help="sqlite:///FILE (default sqlite:///lifeaccount.db)")
     return parser
 
 
@@ -64,6 +77,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_check(settings))
     if args.command == "worker":
         return _worker(settings)
+    if args.command == "words":
+        listed = getattr(args, "words", [])
+        return asyncio.run(_words(settings, args.action, args.account_id, listed))
     return _serve(settings)
 
 
@@ -72,6 +88,7 @@ def _worker(settings: Settings) -> int:
         check_store(settings.store, settings.data_dir, synchronous=settings.sqlite_synchronous)
         if settings.media_concurrency < 1:
             raise SettingsError("--concurrency (LIFEACCOUNT_MEDIA_CONCURRENCY) must be at least 1")
+        _check_schedule(settings)
     except (SettingsError, EngineURLError) as exc:
         print(f"lifeaccount: {exc}", file=sys.stderr)
         return 2
@@ -97,10 +114,13 @@ async def _work(settings: Settings) -> int:
     try:
         await store.ensure_indexes(jobs.INDEXES)
         queue = JobQueue(store, owner=default_owner(), now=utc_now)
-        from webapp.app import video_pipeline
+        from webapp.app import image_pipeline, video_pipeline
 
         # A worker claims only the kinds it has handlers for; the rest wait for another.
-        handlers = video_pipeline(store, settings, utc_now).handlers()
+        handlers = {
+            **video_pipeline(store, settings, utc_now).handlers(),
+            **image_pipeline(store, settings, utc_now).handlers(),
+        }
         worker = Worker(queue, handlers, concurrency=settings.media_concurrency)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -109,13 +129,60 @@ async def _work(settings: Settings) -> int:
         kinds = ", ".join(sorted(handlers)) or "none registered"
         print(
             f"lifeaccount worker {queue.owner} running: kinds {kinds}, "
-            f"concurrency {settings.media_concurrency} (data in {settings.data_dir})",
+            f"concurrency {settings.media_concurrency}, scheduled publishing every "
+            f"{settings.schedule_every_s} s (data in {settings.data_dir})",
             flush=True,
         )
-        await worker.run_forever(stop)
+        # Scheduled contents go out on time even while no `serve` runs.
+        await asyncio.gather(
+            worker.run_forever(stop),
+            scheduler.run_forever(store, utc_now, every_s=settings.schedule_every_s, stop=stop),
+        )
     finally:
         await store.close()
     print("lifeaccount worker stopped", flush=True)
+    return 0
+
+
+def _check_schedule(settings: Settings) -> None:
+    if settings.schedule_every_s < 1:
+        raise SettingsError("LIFEACCOUNT_SCHEDULE_EVERY_S must be at least 1")
+
+
+async def _words(settings: Settings, action: str, account_id: str | None, words: list[str]) -> int:
+    """``lifeaccount words``: the operator's hand on the lists, the global one above all,
+    which no HTTP route changes. A running server sees a change at its next review (the
+    lists carry version stamps)."""
+    try:
+        store = open_store(
+            settings.store, settings.data_dir, synchronous=settings.sqlite_synchronous
+        )
+    except EngineURLError as exc:
+        print(f"lifeaccount: {exc}", file=sys.stderr)
+        return 2
+    try:
+        await store.ensure_indexes(sensitive.INDEXES)
+        if account_id is not None:
+            await get_account(store, account_id)
+        which = f"account {account_id}'s list" if account_id else "the global list"
+        if action == "add":
+            added = await sensitive.add_words(
+                store, account_id=account_id, words=words, now=utc_now(), field="WORD"
+            )
+            print(f"added {added} of {len(words)} to {which}")
+        elif action == "remove":
+            removed = await sensitive.remove_words(
+                store, account_id=account_id, words=words, field="WORD"
+            )
+            print(f"removed {removed} of {len(words)} from {which}")
+        else:
+            for word in await sensitive.list_words(store, account_id=account_id):
+                print(word)
+    except DomainError as exc:
+        print(f"lifeaccount words: {exc.detail}", file=sys.stderr)
+        return 1 if isinstance(exc, NotFound) else 2
+    finally:
+        await store.close()
     return 0
 
 
@@ -157,6 +224,7 @@ def _serve(settings: Settings) -> int:
         settings = settings.with_secret()
         check_store(settings.store, settings.data_dir, synchronous=settings.sqlite_synchronous)
         check_broker(settings.broker)
+        _check_schedule(settings)
     except (SettingsError, EngineURLError) as exc:
         print(f"lifeaccount: {exc}", file=sys.stderr)
         return 2

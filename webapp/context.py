@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from accounts.passwords import Passwords
-from content.pipeline import VideoPipeline
+from content.pipeline import ImagePipeline, VideoPipeline
 from media.jobs import JobQueue
 from media.tools import ToolCheck
 from store.broker import Broker
@@ -29,6 +29,7 @@ class Services:
     idempotency: IdempotencyKeys
     jobs: JobQueue
     pipeline: VideoPipeline
+    images: ImagePipeline
     search: SearchIndex
     ffmpeg: ToolCheck | None = None
     # Failed logins: a few per email, more per client address (offices share one).

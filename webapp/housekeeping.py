@@ -27,6 +27,7 @@ class Swept:
     idempotency_records: int
     uploads: int
     failed_videos: int
+    failed_images: int = 0
 
 
 async def sweep(services: Services) -> Swept:
@@ -42,6 +43,7 @@ async def sweep(services: Services) -> Swept:
         ),
         uploads=await api_uploads.purge(services),
         failed_videos=await services.pipeline.settle_failed(),
+        failed_images=await services.images.settle_failed(),
     )
 
 

@@ -21,6 +21,10 @@ from accounts.errors import DomainError, NotFound
 from accounts.signup import sign_up
 from accounts.staff import Role
 from accounts.tokens import same
+from content.contents import account_feed, get_public_content
+from content.conversions import content_stats
+from store.port import InvalidCursorError
+from webapp import console_review, content_view
 from webapp.api import base_url
 from webapp.auth import (
     ANONYMOUS,
@@ -211,6 +215,8 @@ async def console(request: Request) -> Response:
         form = await _form(request)
         if not same(form.get("csrf_token", ""), session.csrf_token):
             error = "The form expired; please submit it again."
+        elif form.get("action") in console_review.ACTIONS:
+            notice, error = await console_review.act(services, membership, form)
         elif membership.role is not Role.OWNER:
             error = "Only an owner can change keys and staff."
         else:
@@ -232,9 +238,11 @@ async def console(request: Request) -> Response:
         account=account,
         role=membership.role.value,
         budget=await ledger.balance(services.store, account.id, ledger.BUDGET),
+        stats=(await content_stats(services.store, account.id, limit=20, cursor=None)).items,
         keys=await apikeys.list_keys(services.store, account.id) if is_owner else [],
         people=await staff.account_staff(services.store, account.id),
         invitations=await staff.invitations(services.store, account.id) if is_owner else [],
+        review=await console_review.section(services, membership),
         notice=notice,
         error=error,
         base=base_url(request, services.settings.base_url),
@@ -285,7 +293,75 @@ async def account_page(request: Request) -> Response:
     except NotFound:
         return render(request, "not_found.html", 404, what=f"@{handle}")
     url = f"{base_url(request, services.settings.base_url)}/@{account.handle}"
-    return render(request, "account.html", account=account, url=url, quote=quote)
+    cursor, error = request.query_params.get("cursor"), None
+    try:
+        feed = await account_feed(services.store, account.id, limit=FEED_PAGE, cursor=cursor)
+    except InvalidCursorError:
+        error = "That page link is no longer valid; here are the newest posts."
+        feed = await account_feed(services.store, account.id, limit=FEED_PAGE, cursor=None)
+    return render(
+        request,
+        "account.html",
+        400 if error else 200,
+        account=account,
+        url=url,
+        quote=quote,
+        contents=feed.items,
+        next_cursor=feed.next_cursor,
+        later_page=bool(cursor) and not error,
+        error=error,
+    )
+
+
+FEED_PAGE = 12
+
+
+async def content_page(request: Request) -> Response:
+    """A published content's public page: the player or the blocks, counts, comments, and
+    OpenGraph and JSON-LD for link previews and search engines; 404 for anything else."""
+    services = _services(request)
+    try:
+        content = await get_public_content(services.store, request.path_params["content_id"])
+        account = await get_account(services.store, content.account_id)
+    except NotFound:
+        return render(request, "not_found.html", 404, what="such content")
+    base = base_url(request, services.settings.base_url)
+    threads, more_comments = await content_view.comment_threads(services.store, content.id)
+    return render(
+        request,
+        "content.html",
+        content=content,
+        account=account,
+        meta=content_view.page_meta(content, account, base),
+        media=content_view.ready_media(content),
+        coupons=await content_view.block_coupons(services.store, content),
+        threads=threads,
+        more_comments=more_comments,
+    )
+
+
+UPLOAD_ROLES = frozenset({Role.OWNER, Role.EDITOR})
+
+
+async def upload_page(request: Request) -> Response:
+    """The console's video upload: tus in the browser, then the content, its transcode
+    progress and a publish button (``static/upload.js`` does the work over the API)."""
+    services = _services(request)
+    session = await _session(request)
+    if session is None:
+        return RedirectResponse("/login?next=/console/upload", status_code=303)
+    mine = [
+        m
+        for m in await staff.memberships(services.store, session.staff.id)
+        if m.role in UPLOAD_ROLES
+    ]
+    chosen = request.query_params.get("account")
+    membership = next((m for m in mine if m.account_id == chosen), mine[0] if mine else None)
+    if membership is None:
+        error = "Uploading videos takes the owner or editor role; ask an owner of the account."
+        return render(request, "upload.html", 403, session=session, account=None, error=error)
+    account = await get_account(services.store, membership.account_id)
+    return render(request, "upload.html", session=session, account=account)
 
 
 async def invite_page(request: Request) -> Response:
@@ -314,4 +390,6 @@ def routes() -> list[Route]:
         Route("/invite", invite_page, methods=["GET"]),
         Route("/developers", developers, methods=["GET"]),
         Route("/@{handle}", account_page, methods=["GET"]),
+        Route("/c/{content_id}", content_page, methods=["GET"]),
+        Route("/console/upload", upload_page, methods=["GET"]),
     ]

@@ -56,6 +56,20 @@ class MediaOut(Out):
     renditions: list[RenditionOut]
 
 
+class ImageOut(Out):
+    upload_id: str
+    state: Literal["processing", "ready", "failed"]
+    url: str | None = Field(description="large.jpg: the long side at most 1440 px")
+    thumb_url: str | None = Field(description="thumb.jpg: the long side at most 360 px")
+    width: int | None = Field(description="of large.jpg")
+    height: int | None
+    error_code: str | None = Field(
+        description="stable: empty, not_an_image, unsupported_image, too_large, corrupt, "
+        "timeout, upload_missing, failed"
+    )
+    error: str | None = Field(description="what went wrong and what to upload instead")
+
+
 class ContentOut(Out):
     id: str
     account_id: str
@@ -68,14 +82,21 @@ class ContentOut(Out):
     image_upload_ids: list[str]
     upload_id: str | None
     media: MediaOut | None
+    images: list[ImageOut] = Field(
+        default_factory=list,
+        description="a post's images, then an article's image blocks, in order",
+    )
     service_links: list[dict[str, Any]]
     coupon_ids: list[str]
-    counters: dict[str, int]
+    counters: dict[str, int | float] = Field(
+        description="likes, comments, views, plays, play_completions (integers) and "
+        "completion_rate (play_completions / plays, 0 without plays)"
+    )
     publish_at: str | None
     published_at: str | None
     created_at: str
     updated_at: str
-    url: str | None = Field(None, description="the content's public page, /c/{id}")
+    url: str | None = Field(default=None, description="the content's public page, /c/{id}")
 
 
 class ContentPageOut(Out):

@@ -32,6 +32,7 @@ class Settings:
     max_upload_bytes: int = 2 * 1024**3  # the largest tus upload (Tus-Max-Size)
     log_level: str = "info"
     media_concurrency: int = 1  # jobs one media worker (serve's, or `lifeaccount worker`) runs
+    schedule_every_s: int = 5  # how often serve and each worker publish scheduled contents
 
     @classmethod
     def load(

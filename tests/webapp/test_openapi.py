@@ -20,6 +20,7 @@ from starlette.applications import Starlette
 from starlette.routing import Route, WebSocketRoute
 
 from tests.conftest import Brand, bearer, mint, sign_up
+from tests.webapp.test_api_discover import published_video
 from webapp.app import ENDPOINTS
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -286,9 +287,69 @@ async def test_real_answers_match_their_documented_schemas(
     await call("GET", "/api/v1/contents/{content_id}/comments", 200, c)
     await call("GET", acc + "/contents", 200, a)
     await call("GET", "/api/v1/search", 200, params={"q": "新品"})
+    # Views and plays, the discover feed and the search box (webapp/api_discover.py).
+    await call("POST", "/api/v1/contents/{content_id}/views", 200, c, json={"viewer": "v-1"})
+    plays = "/api/v1/contents/{content_id}/plays"
+    v = {"content_id": await published_video(client, key, a["account_id"])}
+    play = await call("POST", plays, 201, v, json={"viewer": "v-1"})
+    ended = {"watched_s": 1, "completed": True}
+    await call("PATCH", plays + "/{play_id}", 200, v | {"play_id": play["play_id"]}, json=ended)
+    await call("POST", plays, 409, c, json={})  # an article is not played
+    await call("GET", "/api/v1/feed/discover", 200, params={"limit": 1})
+    await call("GET", "/api/v1/search/box", 200, params={"q": "TEA"})
+    await call("GET", "/api/v1/search/box", 422, params={"q": ""})
     await call("GET", "/api/v1/me/feed", 200, headers=fan)
+    # Editing, the word list and the review queue (webapp/api_editorial.py).
+    cc = "/api/v1/contents/{content_id}"
+    await call("PATCH", cc, 200, c, json={"title": "新品二"}, headers=key)
+    await call("POST", acc + "/sensitive-words", 200, a, json={"words": ["违禁"]}, headers=key)
+    await call("GET", acc + "/sensitive-words", 200, a, headers=staff)
+    held = await call(
+        "POST", acc + "/contents", 201, a, json=article | {"title": "违禁"}, headers=key
+    )
+    h = {"content_id": held["id"]}
+    await call("POST", cc + "/publish", 200, h, json={}, headers=key)
+    await call("GET", acc + "/review", 200, a, headers=key)
+    await call("POST", cc + "/reject", 200, h, json={"reason": "标题"}, headers=staff_w)
+    await call("PATCH", cc, 200, h, json={"title": "新品三"}, headers=key)
+    await call("POST", cc + "/publish", 200, h, json={}, headers=key)
+    await call("POST", cc + "/approve", 200, h, headers=staff_w)
+    await call("POST", cc + "/approve", 409, h, headers=staff_w)
+    await call(
+        "POST", acc + "/sensitive-words/remove", 200, a, json={"words": ["违禁"]}, headers=key
+    )
+    await call("POST", cc + "/archive", 200, h, headers=key)
+    await call("PATCH", cc, 409, h, json={"title": "x"}, headers=key)
     await call("DELETE", "/api/v1/contents/{content_id}", 204, c, headers=key)
     await call("GET", "/api/v1/contents/{content_id}", 404, c, headers=key)
+    # Coupons, clicks, conversions and stats (webapp/api_commerce.py).
+    window = {"valid_from": "2020-01-01T00:00:00Z", "valid_until": "2099-01-01T00:00:00Z"}
+    coupon = {"title": "满100减20", "stock": 5, "per_fan_limit": 2, **window}
+    made_cp = await call("POST", acc + "/coupons", 201, a, json=coupon, headers=key)
+    cp = {"coupon_id": made_cp["id"]}
+    await call("GET", acc + "/coupons", 200, a)
+    await call("GET", "/api/v1/coupons/{coupon_id}", 200, cp, headers=fan)
+    claims = "/api/v1/coupons/{coupon_id}/claims"
+    await call("POST", claims, 201, cp, headers={**fan, "Idempotency-Key": "claim-1"})
+    await call("POST", claims, 200, cp, headers={**fan, "Idempotency-Key": "claim-1"})
+    await call("POST", claims, 201, cp, headers=fan)
+    await call("POST", claims, 409, cp, headers=fan)
+    await call("GET", "/api/v1/me/coupons", 200, headers=fan)
+    link = {"app_id": "wx_shop", "page": "pages/goods", "title": "买"}
+    sold = await call(
+        "POST", acc + "/contents", 201, a, json=article | {"service_links": [link]}, headers=key
+    )
+    sc = {"content_id": sold["id"]}
+    await call("POST", "/api/v1/contents/{content_id}/publish", 200, sc, json={}, headers=key)
+    shown = await call("GET", "/api/v1/contents/{content_id}", 200, sc)
+    go = shown["service_links"][0]["click_url"]
+    assert (await client.get(go)).status_code == 302
+    order = {"click_id": go.rsplit("/", 1)[-1], "order_id": "o-1", "amount": 100}
+    await call("POST", "/api/v1/conversions", 201, json=order, headers=key)
+    await call("POST", "/api/v1/conversions", 200, json=order, headers=key)
+    unknown = order | {"click_id": "ck_x", "order_id": "o-2"}
+    await call("POST", "/api/v1/conversions", 404, json=unknown, headers=key)
+    await call("GET", acc + "/stats", 200, a, headers=key)
     # The console routes take the owner's session only.
     made = await call("POST", acc + "/api-keys", 201, a, json={"name": "orders"}, headers=staff_w)
     await call("GET", acc + "/api-keys", 200, a, headers=staff)

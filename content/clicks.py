@@ -1,0 +1,194 @@
+"""Clicks on a content's service links (DESIGN §4: ``GET /go/{click_id}``).
+
+A click id is minted without a store write whenever a page or an API answer shows a published
+content's service link: ``ck_`` and, in base64url, the link's index (one byte), a random nonce
+(8 bytes) and the content id, then the first 16 bytes of their HMAC-SHA256 under the
+deployment's secret (RFC 2104 §5 allows truncating to half the hash). Nothing about a click is
+stored until it is followed; following it records the click once per id (a unique index), so a
+reload, a back button or a link checker's second request counts once. A forged, altered or
+re-spelled id is unknown, never a click.
+
+The brand's service receives the id as ``la_click`` (in its H5 URL's query, or in the
+mini-program page's query) and quotes it when it reports the order (``content.conversions``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import os
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from accounts.errors import NotFound
+from content.contents import CONTENTS, Content, get_content
+from content.links import ServiceLink
+from store.clock import rfc3339
+from store.ids import new_id
+from store.port import DocumentStore, DuplicateKeyError, Index
+
+CLICKS = "clicks"
+INDEXES = [
+    Index(CLICKS, ("click_id",), unique=True),
+    Index(CLICKS, ("content_id", "at")),
+]
+PREFIX = "ck_"
+PARAM = "la_click"  # the query parameter that carries a click id to the brand's service
+NONCE_BYTES = 8
+MAC_BYTES = 16
+MAX_CLICK_ID = 200
+# The deployment's secret also signs fan tokens: the purpose prefix keeps a signature made for
+# one from ever verifying as the other.
+PURPOSE = b"lifeaccount click v1|"
+B64URL = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+@dataclass(frozen=True)
+class ClickRef:
+    """What a verified click id names: a content and the index of one of its links."""
+
+    content_id: str
+    index: int
+
+
+@dataclass(frozen=True)
+class Click:
+    id: str
+    click_id: str
+    content_id: str
+    account_id: str
+    link_index: int
+    at: str
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> Click:
+        return cls(
+            doc["id"],
+            doc["click_id"],
+            doc["content_id"],
+            doc["account_id"],
+            doc["link_index"],
+            doc["at"],
+        )
+
+
+@dataclass(frozen=True)
+class Followed:
+    click: Click
+    link: ServiceLink
+    repeat: bool  # the id had been followed before: nothing was counted this time
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _mac(secret: bytes, raw: bytes) -> bytes:
+    return hmac.new(secret, PURPOSE + raw, hashlib.sha256).digest()[:MAC_BYTES]
+
+
+def mint_click_id(secret: bytes, content_id: str, index: int) -> str:
+    """A fresh click id for link ``index`` of a content; no store write."""
+    if not 0 <= index < 256:
+        raise ValueError("a link index fits one byte")
+    raw = bytes([index]) + os.urandom(NONCE_BYTES) + content_id.encode("ascii")
+    return PREFIX + _b64(raw + _mac(secret, raw))
+
+
+def read_click_id(secret: bytes, click_id: str) -> ClickRef:
+    """Verify a click id; anything but an id this deployment minted is ``click_not_found``."""
+    unknown = NotFound("click", click_id[:MAX_CLICK_ID], field="click_id")
+    body = click_id.removeprefix(PREFIX)
+    if body == click_id or len(click_id) > MAX_CLICK_ID or not B64URL.fullmatch(body):
+        raise unknown
+    try:
+        data = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+    except (ValueError, binascii.Error):
+        raise unknown from None
+    # One id, one spelling: base64 that decodes to the same bytes from other text (spare bits
+    # set in the last character) would be a second id for the same click, counted twice.
+    if _b64(data) != body:
+        raise unknown
+    raw, mac = data[:-MAC_BYTES], data[-MAC_BYTES:]
+    if len(raw) <= 1 + NONCE_BYTES or not hmac.compare_digest(mac, _mac(secret, raw)):
+        raise unknown
+    try:
+        content_id = raw[1 + NONCE_BYTES :].decode("ascii")
+    except UnicodeDecodeError:
+        raise unknown from None
+    return ClickRef(content_id, raw[0])
+
+
+async def resolve(store: DocumentStore, secret: bytes, click_id: str) -> tuple[Content, int]:
+    """The live content and link index a click id names, without recording anything."""
+    ref = read_click_id(secret, click_id)
+    try:
+        content = await get_content(store, ref.content_id)
+    except NotFound:
+        raise NotFound("click", click_id, field="click_id") from None
+    if ref.index >= len(content.service_links):
+        # The content's links were edited down since the id was minted.
+        raise NotFound("click", click_id, field="click_id")
+    return content, ref.index
+
+
+async def follow(store: DocumentStore, secret: bytes, click_id: str, *, now: datetime) -> Followed:
+    """Record a click once per id and count it on its content; a second follow of the same id
+    answers the first click with ``repeat``."""
+    try:
+        return await _follow(store, secret, click_id, now)
+    except DuplicateKeyError as exc:
+        # Another process recorded this id between our look-up and our insert.
+        if "click_id" not in exc.fields:
+            raise
+        return await _follow(store, secret, click_id, now)
+
+
+async def _follow(store: DocumentStore, secret: bytes, click_id: str, now: datetime) -> Followed:
+    clicks = store.collection(CLICKS)
+    async with store.transaction():
+        content, index = await resolve(store, secret, click_id)
+        link = content.service_links[index]
+        seen = await clicks.find_one({"click_id": click_id})
+        if seen is not None:
+            return Followed(Click.from_doc(seen), link, True)
+        doc = {
+            "id": new_id("clk"),
+            "click_id": click_id,
+            "content_id": content.id,
+            "account_id": content.account_id,
+            "link_index": index,
+            "app_id": link.app_id,
+            "at": rfc3339(now),
+        }
+        await clicks.insert(doc)
+        await store.collection(CONTENTS).update_one({"id": content.id}, {"$inc": {"clicks": 1}})
+    return Followed(Click.from_doc(doc), link, False)
+
+
+async def recorded_click(store: DocumentStore, account_id: str, click_id: str) -> Click:
+    """A followed click of this account; another account's click reads as unknown."""
+    doc = await store.collection(CLICKS).find_one({"click_id": click_id})
+    if doc is None or doc["account_id"] != account_id:
+        raise NotFound("click", click_id[:MAX_CLICK_ID], field="click_id")
+    return Click.from_doc(doc)
+
+
+def landing_url(link: ServiceLink, click_id: str) -> str | None:
+    """The link's H5 URL with the click id added to its query, or None without one."""
+    if link.url is None:
+        return None
+    parts = urlsplit(link.url)
+    added = urlencode({PARAM: click_id})
+    query = f"{parts.query}&{added}" if parts.query else added
+    return urlunsplit(parts._replace(query=query))
+
+
+def page_query(link: ServiceLink, click_id: str) -> dict[str, str]:
+    """The mini-program page's query with the click id, for a host that opens the page."""
+    return {**link.query, PARAM: click_id}

@@ -1,0 +1,57 @@
+"""Scheduled publishing: a loop that publishes the contents whose ``publish_at`` has come.
+
+`serve` runs one in its lifespan and every `lifeaccount worker` runs one too, so a deployment
+whose web process is down or busy still publishes on time. Runners need no coordination:
+``content.publishing.due_scheduled`` moves each content by a guarded update from
+``scheduled``, which only one runner wins.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from content.contents import Content
+from content.publishing import due_scheduled
+from store.port import DocumentStore
+
+log = logging.getLogger("lifeaccount.scheduler")
+BATCH = 100
+
+
+async def publish_due(store: DocumentStore, *, now: datetime) -> list[Content]:
+    """One pass: publish every content due at ``now``; returns those this runner moved."""
+    moved: list[Content] = []
+    while True:
+        # Until a pass finds nothing left to move: a backlog after downtime goes out at once,
+        # and a batch cut short by another runner's wins does not end the pass early.
+        batch = await due_scheduled(store, now=now, limit=BATCH)
+        if not batch:
+            return moved
+        moved += batch
+
+
+async def run_forever(
+    store: DocumentStore,
+    now: Callable[[], datetime],
+    *,
+    every_s: float,
+    stop: asyncio.Event,
+) -> None:
+    """Publish what is due, then again every ``every_s`` seconds, until ``stop`` is set; a
+    failed pass is logged and tried again at the next tick. The first pass runs at once, so
+    contents that fell due while nothing ran go out on start."""
+    if every_s <= 0:
+        raise ValueError("the schedule interval is a positive number of seconds")
+    while not stop.is_set():
+        try:
+            moved = await publish_due(store, now=now())
+            if moved:
+                log.info("published %d scheduled contents", len(moved))
+        except Exception:
+            log.exception("scheduled publishing failed; retrying in %s s", every_s)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every_s)
