@@ -13,6 +13,7 @@ from typing import Any
 
 from accounts.errors import Invalid, NotFound
 from content.contents import CONTENTS, Status, load
+from content.discover import store_score
 from content.fields import clean_text
 from content.sensitive import ReviewPolicy
 from store.clock import rfc3339
@@ -109,7 +110,11 @@ async def add_comment(
             return Comment.from_doc(comment)
         if parent_id is not None:
             await store.collection(COMMENTS).update_one({"id": parent_id}, {"$inc": {"replies": 1}})
-        await store.collection(CONTENTS).update_one({"id": content_id}, {"$inc": {"comments": 1}})
+        counted = await store.collection(CONTENTS).update_one(
+            {"id": content_id}, {"$inc": {"comments": 1}}
+        )
+        if counted is not None:
+            await store_score(store, counted)  # the discover feed moves at once
     return Comment.from_doc(comment)
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from accounts.errors import NotFound
 from content.contents import CONTENTS, Status, load
+from content.discover import store_score
 from store.clock import rfc3339
 from store.ids import new_id
 from store.port import DocumentStore, Index
@@ -45,6 +46,8 @@ async def like(store: DocumentStore, content_id: str, fan_id: str, *, now: datet
         after = await store.collection(CONTENTS).update_one(
             {"id": content_id}, {"$inc": {"likes": 1}}
         )
+        if after is not None:
+            after = await store_score(store, after)  # the discover feed moves at once
     assert after is not None
     return LikeState(True, int(after["likes"]))
 
@@ -60,6 +63,8 @@ async def unlike(store: DocumentStore, content_id: str, fan_id: str) -> LikeStat
         after = await store.collection(CONTENTS).update_one(
             {"id": content_id}, {"$inc": {"likes": -1}}
         )
+        if after is not None:
+            after = await store_score(store, after)
     assert after is not None
     return LikeState(False, int(after["likes"]))
 

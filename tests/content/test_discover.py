@@ -7,6 +7,7 @@ import pytest
 
 from accounts.accounts import Account
 from content import likes
+from content.comments import add_comment
 from content.contents import CONTENTS, Content, Counters, archive_content, create_content
 from content.discover import (
     SNAPSHOT_EVERY,
@@ -81,6 +82,33 @@ async def test_views_move_the_stored_score_at_once(
     await record_view(store, content.id, viewer="v", source="s", now=NOW)
     after = (await store.collection(CONTENTS).get(content.id) or {})["score"]
     assert after == hot_score(Counters(views=1), content.published_at) > before
+
+
+async def test_likes_and_comments_move_the_stored_score_at_once(
+    store: SQLiteStore, account: Account, policy: ReviewPolicy
+) -> None:
+    content = await published(store, account, policy, NOW)
+    await refresh_scores(store, now=NOW)
+
+    async def score() -> float:
+        return float((await store.collection(CONTENTS).get(content.id) or {})["score"])
+
+    await likes.like(store, content.id, "fan_a", now=NOW)
+    assert await score() == hot_score(Counters(likes=1), content.published_at)
+    await add_comment(
+        store,
+        policy,
+        content.id,
+        author_kind="fan",
+        author_id="fan_a",
+        author_name="A",
+        text="好喝",
+        parent_id=None,
+        now=NOW,
+    )
+    assert await score() == hot_score(Counters(likes=1, comments=1), content.published_at)
+    await likes.unlike(store, content.id, "fan_a")
+    assert await score() == hot_score(Counters(comments=1), content.published_at)
 
 
 async def test_a_listing_shows_each_content_once_while_counters_move(
