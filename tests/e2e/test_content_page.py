@@ -101,6 +101,14 @@ def test_a_published_video_plays_through_hls_js(
     assert state["playlists"] >= 2 and state["segments"] >= 1 and state["mp4"] == 0, state
     screenshot(page, "content-video-playing")
 
+    # The player reported what happened: a view, a play, and once it ended, a completion.
+    page.wait_for_function(
+        "() => document.getElementById('player').dataset.reported === 'ended'", timeout=20_000
+    )
+    counters = api.get(url).json()["counters"]
+    assert (counters["views"], counters["plays"], counters["play_completions"]) == (1, 1, 1)
+    assert counters["completion_rate"] == 1.0
+
 
 def test_a_video_uploaded_from_the_console_page_resumes_processes_and_publishes(
     server: Server, api: httpx.Client, context: BrowserContext, tmp_path: Path
