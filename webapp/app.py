@@ -39,6 +39,7 @@ from webapp import (
     api_contents,
     api_discover,
     api_editorial,
+    api_moderation,
     api_points,
     api_search,
     api_sessions,
@@ -69,6 +70,7 @@ ENDPOINTS: list[Endpoint] = [
     *api_contents.ENDPOINTS,
     *api_commerce.ENDPOINTS,
     *api_editorial.ENDPOINTS,
+    *api_moderation.ENDPOINTS,
     *api_search.ENDPOINTS,
     *api_discover.ENDPOINTS,
 ]

@@ -88,3 +88,20 @@ class WordsAddedOut(Out):
 
 class WordsRemovedOut(Out):
     removed: int = Field(description="how many were listed")
+
+
+class HeldCommentOut(Out):
+    """A comment held for a moderator, with what held it."""
+
+    id: str
+    content_id: str
+    parent_id: str | None
+    author_name: str
+    text: str
+    at: str
+    words: list[str] = Field(description="the listed words the review found, in text order")
+
+
+class HeldCommentPageOut(Out):
+    items: list[HeldCommentOut]
+    next_cursor: str | None

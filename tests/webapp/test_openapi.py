@@ -315,6 +315,18 @@ async def test_real_answers_match_their_documented_schemas(
     await call("POST", cc + "/publish", 200, h, json={}, headers=key)
     await call("POST", cc + "/approve", 200, h, headers=staff_w)
     await call("POST", cc + "/approve", 409, h, headers=staff_w)
+    # Comment moderation (webapp/api_moderation.py): the word holds a comment back.
+    cm = "/api/v1/comments/{comment_id}"
+    held_c = await call(
+        "POST", "/api/v1/contents/{content_id}/comments", 201, c, json={"text": "违禁"}, headers=fan
+    )
+    m = {"comment_id": held_c["id"]}
+    await call("GET", acc + "/review/comments", 200, a, headers=key)
+    await call("POST", cm + "/approve", 403, m, headers=key)
+    await call("POST", cm + "/approve", 200, m, headers=staff_w)
+    await call("POST", cm + "/approve", 409, m, headers=staff_w)
+    await call("DELETE", cm, 204, m, headers=fan)
+    await call("DELETE", cm, 404, m, headers=fan)
     await call(
         "POST", acc + "/sensitive-words/remove", 200, a, json={"words": ["违禁"]}, headers=key
     )
