@@ -9,6 +9,14 @@ from dataclasses import dataclass
 
 from accounts.errors import DomainError, NotFound
 from accounts.staff import Membership
+from content.comments import (
+    Comment,
+    account_of,
+    approve_comment,
+    get_comment,
+    held_comments,
+    remove_comment,
+)
 from content.contents import Status, account_contents, get_content
 from content.publishing import approve, reject
 from content.sensitive import add_words, list_words, remove_words
@@ -16,7 +24,9 @@ from webapp.api_editorial import MODERATORS, review_out
 from webapp.context import Services
 from webapp.schemas_editorial import ReviewOut
 
-ACTIONS = frozenset({"approve", "reject", "add_words", "remove_words"})
+ACTIONS = frozenset(
+    {"approve", "reject", "add_words", "remove_words", "approve_comment", "remove_comment"}
+)
 SHOWN = 20
 # A list typed into one field: commas (ASCII or full-width) or new lines between words.
 SEPARATORS = re.compile(r"[,，、\r\n]+")
@@ -27,6 +37,8 @@ class Section:
     items: list[ReviewOut]
     more: bool  # more wait than are shown
     words: list[str]
+    comments: list[Comment]  # held for a moderator
+    more_comments: bool
 
 
 async def section(services: Services, membership: Membership) -> Section | None:
@@ -40,10 +52,13 @@ async def section(services: Services, membership: Membership) -> Section | None:
         limit=SHOWN,
         cursor=None,
     )
+    held = await held_comments(services.store, membership.account_id, limit=SHOWN, cursor=None)
     return Section(
         items=[review_out(c) for c in page.items],
         more=page.next_cursor is not None,
         words=await list_words(services.store, account_id=membership.account_id),
+        comments=held.items,
+        more_comments=held.next_cursor is not None,
     )
 
 
@@ -65,6 +80,15 @@ async def act(
                 return f"Approved “{content.title or content.id}”: it is {done.status}.", None
             await reject(store, content.id, reason=form.get("reason", ""), now=now)
             return f"Rejected “{content.title or content.id}”.", None
+        if action in ("approve_comment", "remove_comment"):
+            comment = await get_comment(store, form.get("comment_id", ""))
+            if await account_of(store, comment) != account_id:
+                raise NotFound("comment", comment.id)
+            if action == "approve_comment":
+                await approve_comment(store, comment.id, now=now)
+                return f"Approved the comment by {comment.author_name}.", None
+            await remove_comment(store, comment.id, by=f"staff:{membership.staff_id}", now=now)
+            return f"Removed the comment by {comment.author_name}.", None
         typed = form.get("words", "")
         if action == "remove_words":
             # Each listed word has its own button, so the field holds one word, which may

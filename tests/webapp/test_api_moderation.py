@@ -133,3 +133,51 @@ async def test_a_held_comment_is_nobody_elses_to_see(
         f"/api/v1/accounts/{brand.account_id}/review/comments", headers=key(client, stranger)
     )
     assert queue.status_code == 403
+
+
+async def test_the_console_shows_held_comments_and_moderates_them(
+    client: httpx.AsyncClient, brand: Brand
+) -> None:
+    await client.post(
+        f"/api/v1/accounts/{brand.account_id}/sensitive-words",
+        json={"words": ["代购"]},
+        headers=key(client, brand),
+    )
+    content_id = await _content(client, brand)
+    fan = bearer((await mint(client, brand))["token"])
+    first = await _say(client, content_id, fan, "找我代购")
+    second = await _say(client, content_id, fan, "代购低价")
+    moderator = await join(client, brand, "moderator")
+    page = f"/console?account={brand.account_id}"
+    moderator.use(client)
+    shown = await client.get(page)
+    assert "找我代购" in shown.text and "代购低价" in shown.text
+
+    async def submit(**fields: str) -> httpx.Response:
+        moderator.use(client)
+        return await client.post(page, data={"csrf_token": moderator.csrf, **fields})
+
+    r = await submit(action="approve_comment", comment_id=first["id"])
+    assert r.status_code == 200 and "Approved the comment" in r.text
+    r = await submit(action="remove_comment", comment_id=second["id"])
+    assert r.status_code == 200 and "Removed the comment" in r.text
+    assert await _shown(client, content_id) == (["找我代购"], 1)
+    moderator.use(client)
+    assert "No comment is held." in (await client.get(page)).text
+    # Another account's comment is not this console's to moderate.
+    other = await sign_up(client)
+    await client.post(
+        f"/api/v1/accounts/{other.account_id}/sensitive-words",
+        json={"words": ["代购"]},
+        headers=key(client, other),
+    )
+    theirs_content = await _content(client, other)
+    theirs = await _say(
+        client, theirs_content, bearer((await mint(client, other))["token"]), "代购"
+    )
+    r = await submit(action="approve_comment", comment_id=theirs["id"])
+    assert r.status_code == 400
+    queue = await client.get(
+        f"/api/v1/accounts/{other.account_id}/review/comments", headers=key(client, other)
+    )
+    assert [c["id"] for c in queue.json()["items"]] == [theirs["id"]]
