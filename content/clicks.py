@@ -1,11 +1,16 @@
 """Clicks on a content's service links (DESIGN §4: ``GET /go/{click_id}``).
 
 A click id is minted without a store write whenever a page or an API answer shows a published
-content's service link: ``ck_`` and, in base64url, the link's index (one byte), a random nonce
-(8 bytes) and the content id, then the first 16 bytes of their HMAC-SHA256 under the
-deployment's secret (RFC 2104 §5 allows truncating to half the hash). Nothing about a click is
-stored until it is followed; following it records the click once per id (a unique index), so a
-reload, a back button or a link checker's second request counts once. A forged, altered or
+content's service link: ``ck_`` and, in base64url, the link's fingerprint (4 bytes of a hash
+of where it leads: app id, page, query and web url, not its title), a random nonce (8 bytes)
+and the content id, then the first 16 bytes of their HMAC-SHA256 under the deployment's secret
+(RFC 2104 §5 allows truncating to half the hash). The fingerprint, not a position, names the
+link: an edit that reorders the links still credits the one that was shown, and an edit that
+changes where a link leads makes its old ids unknown rather than credit another service.
+
+Nothing about a click is stored until it is followed; following it records the click once
+per id (a unique index), so a reload, a back button or a link checker's second request counts
+once. A forged, altered or
 re-spelled id is unknown, never a click.
 
 The brand's service receives the id as ``la_click`` (in its H5 URL's query, or in the
@@ -18,6 +23,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import json
 import os
 import re
 from dataclasses import dataclass
@@ -39,6 +45,7 @@ INDEXES = [
 ]
 PREFIX = "ck_"
 PARAM = "la_click"  # the query parameter that carries a click id to the brand's service
+FINGERPRINT_BYTES = 4
 NONCE_BYTES = 8
 MAC_BYTES = 16
 MAX_CLICK_ID = 200
@@ -50,10 +57,10 @@ B64URL = re.compile(r"^[A-Za-z0-9_-]+$")
 
 @dataclass(frozen=True)
 class ClickRef:
-    """What a verified click id names: a content and the index of one of its links."""
+    """What a verified click id names: a content and the fingerprint of one of its links."""
 
     content_id: str
-    index: int
+    fingerprint: bytes
 
 
 @dataclass(frozen=True)
@@ -92,11 +99,16 @@ def _mac(secret: bytes, raw: bytes) -> bytes:
     return hmac.new(secret, PURPOSE + raw, hashlib.sha256).digest()[:MAC_BYTES]
 
 
-def mint_click_id(secret: bytes, content_id: str, index: int) -> str:
-    """A fresh click id for link ``index`` of a content; no store write."""
-    if not 0 <= index < 256:
-        raise ValueError("a link index fits one byte")
-    raw = bytes([index]) + os.urandom(NONCE_BYTES) + content_id.encode("ascii")
+def fingerprint(link: ServiceLink) -> bytes:
+    """Where a link leads, in a few bytes: its title and image may change, its target not."""
+    target = [link.app_id, link.page, sorted(link.query.items()), link.url]
+    canonical = json.dumps(target, ensure_ascii=False, separators=(",", ":")).encode()
+    return hashlib.sha256(canonical).digest()[:FINGERPRINT_BYTES]
+
+
+def mint_click_id(secret: bytes, content_id: str, link: ServiceLink) -> str:
+    """A fresh click id for one of a content's links; no store write."""
+    raw = fingerprint(link) + os.urandom(NONCE_BYTES) + content_id.encode("ascii")
     return PREFIX + _b64(raw + _mac(secret, raw))
 
 
@@ -115,26 +127,28 @@ def read_click_id(secret: bytes, click_id: str) -> ClickRef:
     if _b64(data) != body:
         raise unknown
     raw, mac = data[:-MAC_BYTES], data[-MAC_BYTES:]
-    if len(raw) <= 1 + NONCE_BYTES or not hmac.compare_digest(mac, _mac(secret, raw)):
+    head = FINGERPRINT_BYTES + NONCE_BYTES
+    if len(raw) <= head or not hmac.compare_digest(mac, _mac(secret, raw)):
         raise unknown
     try:
-        content_id = raw[1 + NONCE_BYTES :].decode("ascii")
+        content_id = raw[head:].decode("ascii")
     except UnicodeDecodeError:
         raise unknown from None
-    return ClickRef(content_id, raw[0])
+    return ClickRef(content_id, raw[:FINGERPRINT_BYTES])
 
 
 async def resolve(store: DocumentStore, secret: bytes, click_id: str) -> tuple[Content, int]:
-    """The live content and link index a click id names, without recording anything."""
+    """The live content a click id names and the index its link has now, recording nothing."""
     ref = read_click_id(secret, click_id)
     try:
         content = await get_content(store, ref.content_id)
     except NotFound:
         raise NotFound("click", click_id, field="click_id") from None
-    if ref.index >= len(content.service_links):
-        # The content's links were edited down since the id was minted.
-        raise NotFound("click", click_id, field="click_id")
-    return content, ref.index
+    for index, link in enumerate(content.service_links):
+        if hmac.compare_digest(fingerprint(link), ref.fingerprint):
+            return content, index
+    # The link was removed, or now leads elsewhere, since the id was minted.
+    raise NotFound("click", click_id, field="click_id")
 
 
 async def follow(store: DocumentStore, secret: bytes, click_id: str, *, now: datetime) -> Followed:

@@ -20,6 +20,7 @@ from accounts.errors import DomainError, Invalid
 from content import clicks, conversions, coupons
 from content.contents import Content, Status
 from content.coupons import Coupon
+from content.links import ServiceLink
 from webapp import schemas_commerce as s
 from webapp.api import (
     ACCOUNT_PATH,
@@ -50,14 +51,14 @@ def service_links_out(content: Content, base: str, secret: bytes) -> list[dict[s
     if not (base and secret) or content.status is not Status.PUBLISHED:
         return links
     return [
-        {**doc, "click_url": click_url(base, secret, content.id, index)}
-        for index, doc in enumerate(links)
+        {**doc, "click_url": click_url(base, secret, content.id, link)}
+        for link, doc in zip(content.service_links, links, strict=True)
     ]
 
 
-def click_url(base: str, secret: bytes, content_id: str, index: int) -> str:
-    """Where a page sends a click on link ``index`` of a published content."""
-    return f"{base}/go/{clicks.mint_click_id(secret, content_id, index)}"
+def click_url(base: str, secret: bytes, content_id: str, link: ServiceLink) -> str:
+    """Where a page sends a click on one of a published content's links."""
+    return f"{base}/go/{clicks.mint_click_id(secret, content_id, link)}"
 
 
 # -- coupons ----------------------------------------------------------------------------------

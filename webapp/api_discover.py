@@ -109,7 +109,7 @@ async def box(call: Call) -> s.SearchBoxOut:
                 follower_count=a.follower_count,
             ),
             services=[
-                {**e.link.to_doc(), "click_url": click_url(base, secret, e.content_id, e.index)}
+                {**e.link.to_doc(), "click_url": click_url(base, secret, e.content_id, e.link)}
                 for e in found.services
             ],
             coupons=[coupon_out(c) for c in found.coupons],

@@ -16,7 +16,7 @@ import pytest
 from accounts.accounts import Account, create_account
 from accounts.errors import Invalid, NotFound
 from content import clicks, conversions
-from content.clicks import follow, landing_url, mint_click_id, read_click_id
+from content.clicks import fingerprint, follow, landing_url, mint_click_id, read_click_id
 from content.contents import CONTENTS, Content, create_content, delete_content, edit_content
 from content.links import ServiceLink, parse_service_link
 from content.publishing import publish
@@ -54,11 +54,15 @@ def _pack(raw: bytes) -> str:
 
 # -- click ids ----------------------------------------------------------------------------------
 def test_a_click_id_names_its_content_and_link_and_is_fresh_each_time() -> None:
-    first = mint_click_id(SECRET, "cnt_01jabcdefghjkmnpqrstvwxyz0", 3)
-    again = mint_click_id(SECRET, "cnt_01jabcdefghjkmnpqrstvwxyz0", 3)
+    link = ServiceLink.from_doc(SHOP)
+    first = mint_click_id(SECRET, "cnt_01jabcdefghjkmnpqrstvwxyz0", link)
+    again = mint_click_id(SECRET, "cnt_01jabcdefghjkmnpqrstvwxyz0", link)
     assert first != again and first.startswith("ck_") and len(first) <= clicks.MAX_CLICK_ID
     ref = read_click_id(SECRET, first)
-    assert (ref.content_id, ref.index) == ("cnt_01jabcdefghjkmnpqrstvwxyz0", 3)
+    assert (ref.content_id, ref.fingerprint) == (
+        "cnt_01jabcdefghjkmnpqrstvwxyz0",
+        fingerprint(link),
+    )
 
 
 def _forgeries(click_id: str) -> dict[str, str]:
@@ -72,7 +76,7 @@ def _forgeries(click_id: str) -> dict[str, str]:
         body[:-1] + c for c in alphabet if c != body[-1] and _b64_same(body[:-1] + c, raw)
     )
     return {
-        "other_index": _pack(bytes([raw[0] ^ 1]) + raw[1:]),
+        "other_link": _pack(bytes([raw[0] ^ 1]) + raw[1:]),
         "other_content": _pack(raw[:-17] + b"X" + raw[-16:]),
         "flipped_mac": _pack(raw[:-1] + bytes([raw[-1] ^ 1])),
         "no_mac": _pack(raw[:-16]),
@@ -94,7 +98,7 @@ def _b64_same(text: str, raw: bytes) -> bool:
 
 
 def test_a_forged_or_altered_click_id_is_unknown() -> None:
-    click_id = mint_click_id(SECRET, "cnt_01jabcdefghjkmnpqrstvwxyz0", 0)
+    click_id = mint_click_id(SECRET, "cnt_01jabcdefghjkmnpqrstvwxyz0", ServiceLink.from_doc(SHOP))
     for name, forged in _forgeries(click_id).items():
         with pytest.raises(NotFound) as err:
             read_click_id(SECRET, forged)
@@ -108,16 +112,43 @@ async def test_a_click_is_recorded_once_per_id_and_counted(
     store: SQLiteStore, account: Account, policy: ReviewPolicy
 ) -> None:
     content = await published(store, account, policy, [SHOP, H5])
-    click_id = mint_click_id(SECRET, content.id, 1)
+    click_id = mint_click_id(SECRET, content.id, content.service_links[1])
     first = await follow(store, SECRET, click_id, now=NOW)
     assert not first.repeat and first.link.url == H5["url"]
     assert (first.click.content_id, first.click.account_id) == (content.id, account.id)
     again = await follow(store, SECRET, click_id, now=NOW + timedelta(minutes=1))
     assert again.repeat and again.click == first.click
-    await follow(store, SECRET, mint_click_id(SECRET, content.id, 0), now=NOW)
+    await follow(
+        store, SECRET, mint_click_id(SECRET, content.id, content.service_links[0]), now=NOW
+    )
     doc = await store.collection(CONTENTS).get(content.id)
     assert doc is not None and doc["clicks"] == 2
     assert await store.collection(clicks.CLICKS).count({}) == 2
+
+
+async def test_reordered_links_still_credit_the_link_that_was_shown(
+    store: SQLiteStore, account: Account, policy: ReviewPolicy
+) -> None:
+    content = await published(store, account, policy, [SHOP, H5])
+    shown = mint_click_id(SECRET, content.id, content.service_links[1])  # the H5 one
+    retitled = {**H5, "title": "立即购买"}
+    await edit_content(
+        store, content.id, {"service_links": [retitled, SHOP]}, policy=policy, now=NOW
+    )
+    followed = await follow(store, SECRET, shown, now=NOW)
+    assert followed.link.url == H5["url"] and followed.link.title == "立即购买"
+    assert followed.click.link_index == 0  # where it is now
+    # A link that now leads elsewhere is not the one that was shown.
+    moved = mint_click_id(SECRET, content.id, content.service_links[0])
+    await edit_content(
+        store,
+        content.id,
+        {"service_links": [{**SHOP, "query": {"sku": "B2"}}]},
+        policy=policy,
+        now=NOW,
+    )
+    with pytest.raises(NotFound):
+        await follow(store, SECRET, moved, now=NOW)
 
 
 async def test_racing_follows_of_one_id_record_one_click(threaded_store: SQLiteStore) -> None:
@@ -125,7 +156,7 @@ async def test_racing_follows_of_one_id_record_one_click(threaded_store: SQLiteS
     await store.ensure_indexes(clicks.INDEXES)
     account = await create_account(store, name="Tea", handle="tea", now=NOW)
     content = await published(store, account, ReviewPolicy(store), [SHOP])
-    click_id = mint_click_id(SECRET, content.id, 0)
+    click_id = mint_click_id(SECRET, content.id, content.service_links[0])
     results = await asyncio.gather(*(follow(store, SECRET, click_id, now=NOW) for _ in range(20)))
     assert sum(not r.repeat for r in results) == 1
     doc = await store.collection(CONTENTS).get(content.id)
@@ -137,12 +168,12 @@ async def test_a_click_on_a_deleted_content_or_a_removed_link_is_unknown(
     store: SQLiteStore, account: Account, policy: ReviewPolicy
 ) -> None:
     content = await published(store, account, policy, [SHOP, H5])
-    second = mint_click_id(SECRET, content.id, 1)
+    second = mint_click_id(SECRET, content.id, content.service_links[1])
     await edit_content(store, content.id, {"service_links": [SHOP]}, policy=policy, now=NOW)
     with pytest.raises(NotFound) as err:
         await follow(store, SECRET, second, now=NOW)
     assert err.value.code == "click_not_found"
-    first = mint_click_id(SECRET, content.id, 0)
+    first = mint_click_id(SECRET, content.id, content.service_links[0])
     await delete_content(store, content.id, now=NOW)
     with pytest.raises(NotFound):
         await follow(store, SECRET, first, now=NOW)
@@ -189,7 +220,7 @@ def test_a_service_url_round_trips() -> None:
 
 # -- conversions ------------------------------------------------------------------------------
 async def _followed(store: SQLiteStore, content: Content, index: int = 0) -> str:
-    click_id = mint_click_id(SECRET, content.id, index)
+    click_id = mint_click_id(SECRET, content.id, content.service_links[index])
     await follow(store, SECRET, click_id, now=NOW)
     return click_id
 
@@ -223,7 +254,7 @@ async def test_a_conversion_needs_a_followed_click_of_the_account(
 ) -> None:
     content = await published(store, account, policy, [SHOP])
     followed = await _followed(store, content)
-    minted_only = mint_click_id(SECRET, content.id, 0)
+    minted_only = mint_click_id(SECRET, content.id, content.service_links[0])
     for account_id, click_id in [
         (other_account.id, followed),  # another brand's click
         (account.id, minted_only),  # shown but never followed
