@@ -127,8 +127,11 @@ async def _images(store: DocumentStore, doc: Doc) -> dict[str, Image]:
     (its job is queued by whoever names the upload: the tus hook, a create, an edit)."""
     refs = image_refs(doc)
     found = await images_of(store, [ref.upload_id for ref in refs])
-    absent = Image(upload_id="", account_id="", state=ImageState.PROCESSING)
-    return {ref.upload_id: found.get(ref.upload_id, absent) for ref in refs}
+    return {
+        ref.upload_id: found.get(ref.upload_id)
+        or Image(ref.upload_id, doc["account_id"], ImageState.PROCESSING)
+        for ref in refs
+    }
 
 
 def _failed_image(doc: Doc, images: dict[str, Image]) -> tuple[ImageRef, Image] | None:

@@ -349,9 +349,14 @@ class Uploads:
         # A finished upload that a content uses is its video's source (a retried transcode
         # reads it again): deleting it would break that content. ("contents" is the
         # collection of content.contents, named here because that module imports this one.)
-        in_use = await self.store.collection("contents").find_one(
-            {"upload_id": upload.id, "status": {"$ne": "deleted"}}
-        )
+        contents = self.store.collection("contents")
+        in_use = await contents.find_one({"upload_id": upload.id, "status": {"$ne": "deleted"}})
+        # ...and so is an image's (its rows in "content_images", of content.images).
+        for row in await self.store.collection("content_images").find({"upload_id": upload.id}):
+            if in_use is None:
+                in_use = await contents.find_one(
+                    {"id": row["content_id"], "status": {"$ne": "deleted"}}
+                )
         if in_use is not None:
             raise Conflict(
                 f"content {in_use['id']} uses this upload; delete that content first",

@@ -11,6 +11,8 @@ from accounts.accounts import Account, create_account
 from content import schema as content_schema
 from content.coupons import Coupon, create_coupon
 from content.sensitive import ReviewPolicy, add_words
+from content.uploads import Uploads
+from media.blobs import BlobStore
 from store.clock import rfc3339
 from store.sqlite import SQLiteStore
 
@@ -72,3 +74,19 @@ async def make_coupon(
         valid_until=rfc3339(ends),
         now=NOW,
     )
+
+
+async def make_upload(
+    store: SQLiteStore, blobs: BlobStore, account: Account, data: bytes = b"\xff\xd8\xff\xe0"
+) -> str:
+    """A complete upload of ``account`` holding ``data``; returns its id."""
+    uploads = Uploads(store, blobs, max_size=64 << 20)
+    made = await uploads.create(
+        account_id=account.id, created_by="stf_test", length=len(data), metadata={}, now=NOW
+    )
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield data
+
+    await uploads.append(made.id, account_id=account.id, offset=0, chunks=chunks(), now=NOW)
+    return made.id

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,8 +26,9 @@ from content.contents import (
 )
 from content.publishing import publish
 from content.sensitive import ReviewPolicy
+from media.blobs import BlobStore
 from store.sqlite import SQLiteStore
-from tests.content.conftest import NOW, make_coupon
+from tests.content.conftest import NOW, make_coupon, make_upload
 
 UPLOAD = "upl_01jabcdefghjkmnpqrstvwxyz0"
 LINK = {"app_id": "wx_shop", "page": "pages/index", "title": "进店"}
@@ -42,14 +44,15 @@ def article(**changes: Any) -> dict[str, Any]:
 
 
 async def test_an_article_is_created_as_a_draft_with_every_block(
-    store: SQLiteStore, account: Account
+    store: SQLiteStore, account: Account, tmp_path: Path
 ) -> None:
     coupon = await make_coupon(store, account)
+    image = await make_upload(store, BlobStore(tmp_path / "media", "/media"), account)
     body = article(
         blocks=[
             {"type": "heading", "text": "新品", "level": 2},
             {"type": "paragraph", "text": "第一段\n第二行"},
-            {"type": "image", "upload_id": UPLOAD, "caption": "茶园"},
+            {"type": "image", "upload_id": image, "caption": "茶园"},
             {"type": "video", "upload_id": UPLOAD},
             {"type": "service_card", "service_link": LINK},
             {"type": "coupon_card", "coupon_id": coupon.id},
@@ -85,12 +88,13 @@ async def test_a_video_starts_processing(store: SQLiteStore, account: Account) -
 
 
 async def test_a_post_holds_text_and_up_to_nine_images(
-    store: SQLiteStore, account: Account
+    store: SQLiteStore, account: Account, tmp_path: Path
 ) -> None:
-    body = {"kind": "post", "text": "今日上新", "image_upload_ids": [UPLOAD] * 9}
+    image = await make_upload(store, BlobStore(tmp_path / "media", "/media"), account)
+    body = {"kind": "post", "text": "今日上新", "image_upload_ids": [image] * 9}
     post = await create_content(store, account.id, body, now=NOW)
     assert post.title == "" and post.text == "今日上新" and len(post.image_upload_ids) == 9
-    images_only = {"kind": "post", "image_upload_ids": [UPLOAD]}
+    images_only = {"kind": "post", "image_upload_ids": [image]}
     assert (await create_content(store, account.id, images_only, now=NOW)).text == ""
 
 

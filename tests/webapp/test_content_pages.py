@@ -21,6 +21,7 @@ from content.publishing import media_ready, publish
 from content.sensitive import ReviewPolicy
 from store.clock import rfc3339
 from tests.conftest import Brand, bearer, mint
+from tests.webapp.test_api_images import ready_image
 from webapp.content_view import iso_duration
 from webapp.vendor import LIBRARIES, Vendor
 
@@ -104,6 +105,7 @@ async def test_a_draft_is_not_found_then_the_published_article_renders_block_by_
 ) -> None:
     store = services(app).store
     now = services(app).now()
+    image = await ready_image(app, client, brand)  # a real, resized upload of this account
     coupon = await create_coupon(
         store,
         brand.account_id,
@@ -126,7 +128,7 @@ async def test_a_draft_is_not_found_then_the_published_article_renders_block_by_
                 {"type": "paragraph", "text": HOSTILE},
                 {"type": "heading", "text": "第二章", "level": 2},
                 {"type": "heading", "text": "小节", "level": 3},
-                {"type": "image", "upload_id": "upl_0123456789", "caption": "新茶 <图>"},
+                {"type": "image", "upload_id": image, "caption": "新茶 <图>"},
                 {"type": "service_card", "service_link": link},
                 {"type": "coupon_card", "coupon_id": coupon.id},
                 {"type": "paragraph", "text": "最后一段"},
