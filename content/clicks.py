@@ -32,6 +32,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from accounts.errors import NotFound
+from content.blocks import ServiceCard
 from content.contents import CONTENTS, Content, get_content
 from content.links import ServiceLink
 from store.clock import rfc3339
@@ -99,6 +100,12 @@ def _mac(secret: bytes, raw: bytes) -> bytes:
     return hmac.new(secret, PURPOSE + raw, hashlib.sha256).digest()[:MAC_BYTES]
 
 
+def links_of(content: Content) -> list[ServiceLink]:
+    """Every link a content shows: those attached to it, then its articles' service cards."""
+    cards = [b.service_link for b in content.blocks if isinstance(b, ServiceCard)]
+    return [*content.service_links, *cards]
+
+
 def fingerprint(link: ServiceLink) -> bytes:
     """Where a link leads, in a few bytes: its title and image may change, its target not."""
     target = [link.app_id, link.page, sorted(link.query.items()), link.url]
@@ -144,7 +151,7 @@ async def resolve(store: DocumentStore, secret: bytes, click_id: str) -> tuple[C
         content = await get_content(store, ref.content_id)
     except NotFound:
         raise NotFound("click", click_id, field="click_id") from None
-    for index, link in enumerate(content.service_links):
+    for index, link in enumerate(links_of(content)):
         if hmac.compare_digest(fingerprint(link), ref.fingerprint):
             return content, index
     # The link was removed, or now leads elsewhere, since the id was minted.
@@ -167,7 +174,7 @@ async def _follow(store: DocumentStore, secret: bytes, click_id: str, now: datet
     clicks = store.collection(CLICKS)
     async with store.transaction():
         content, index = await resolve(store, secret, click_id)
-        link = content.service_links[index]
+        link = links_of(content)[index]
         seen = await clicks.find_one({"click_id": click_id})
         if seen is not None:
             return Followed(Click.from_doc(seen), link, True)

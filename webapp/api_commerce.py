@@ -227,7 +227,7 @@ async def go(request: Request) -> Response:
     try:
         if request.method == "HEAD":  # link checkers and previews are not visitors
             content, index = await clicks.resolve(services.store, services.secret, click_id)
-            link = content.service_links[index]
+            link = clicks.links_of(content)[index]
         else:
             followed = await clicks.follow(
                 services.store, services.secret, click_id, now=services.now()
@@ -254,7 +254,7 @@ async def open_page(request: Request) -> Response:
         content, index = await clicks.resolve(services.store, services.secret, click_id)
     except DomainError:
         return _page(request, "not_found.html", 404, what="such link")
-    link = content.service_links[index]
+    link = clicks.links_of(content)[index]
     query = clicks.page_query(link, click_id)
     path = "/" + link.page.lstrip("/")
     target = {

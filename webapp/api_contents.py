@@ -3,7 +3,7 @@ publish, delete, likes, and an account's feed."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict
 
 from accounts.accounts import get_account
@@ -67,6 +67,19 @@ def images_out(content: Content, images: Mapping[str, Image]) -> list[s.ImageOut
     return out
 
 
+async def contents_out(call: Call, contents: Sequence[Content]) -> list[s.ContentOut]:
+    """How every route answers contents: with their page ``url``, their links' click URLs
+    and their images (one query for the lot)."""
+    images = await image_records(call.services.store, contents)
+    base = base_url(call.request, call.services.settings.base_url)
+    return [content_out(c, base, call.services.secret, images) for c in contents]
+
+
+async def one_out(call: Call, content: Content) -> s.ContentOut:
+    [out] = await contents_out(call, [content])
+    return out
+
+
 def content_out(
     content: Content,
     base: str = "",
@@ -116,10 +129,6 @@ def content_out(
     return out
 
 
-def _base(call: Call) -> str:
-    return base_url(call.request, call.services.settings.base_url)
-
-
 async def _works_for(call: Call, account_id: str, roles: frozenset[Role] = OWNER_EDITOR) -> bool:
     """Whether the caller speaks for this account: its backend (API key), or its staff in one
     of ``roles``."""
@@ -156,16 +165,14 @@ async def create(call: Call) -> s.ContentOut:
             services.jobs, content_id=content.id, upload_id=content.upload_id
         )
     await services.images.ensure(services.jobs, [content])
-    images = await image_records(services.store, [content])
-    return content_out(content, _base(call), call.services.secret, images)
+    return await one_out(call, content)
 
 
 async def read(call: Call) -> s.ContentOut:
     content = await get_content(call.services.store, call.params["content_id"])
     if content.status is not Status.PUBLISHED and not await _works_for(call, content.account_id):
         raise NotFound("content", content.id, field="content_id")
-    images = await image_records(call.services.store, [content])
-    return content_out(content, _base(call), call.services.secret, images)
+    return await one_out(call, content)
 
 
 async def publish_content(call: Call) -> s.PublishOut:
@@ -195,10 +202,8 @@ async def feed(call: Call) -> s.ContentPageOut:
     page = await account_feed(
         call.services.store, call.params["account_id"], limit=q.limit, cursor=q.cursor
     )
-    images = await image_records(call.services.store, page.items)
     return s.ContentPageOut(
-        items=[content_out(c, _base(call), call.services.secret, images) for c in page.items],
-        next_cursor=page.next_cursor,
+        items=await contents_out(call, page.items), next_cursor=page.next_cursor
     )
 
 
@@ -217,10 +222,8 @@ async def unlike_content(call: Call) -> s.LikeOut:
 async def my_feed(call: Call) -> s.ContentPageOut:
     q: PageQuery = call.query
     page = await following_feed(call.services.store, call.caller.id, limit=q.limit, cursor=q.cursor)
-    images = await image_records(call.services.store, page.items)
     return s.ContentPageOut(
-        items=[content_out(c, _base(call), call.services.secret, images) for c in page.items],
-        next_cursor=page.next_cursor,
+        items=await contents_out(call, page.items), next_cursor=page.next_cursor
     )
 
 

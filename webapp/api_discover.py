@@ -12,7 +12,7 @@ from content.searchbox import search_box
 from webapp import schemas_discover as s
 from webapp.api import Call, Endpoint, base_url
 from webapp.api_commerce import click_url, coupon_out
-from webapp.api_contents import content_out, image_records
+from webapp.api_contents import contents_out
 from webapp.auth import Kind, client_address
 from webapp.schemas_content import ContentPageOut
 
@@ -83,12 +83,7 @@ async def report_play(call: Call) -> s.PlayOut:
 async def discover(call: Call) -> ContentPageOut:
     q: s.DiscoverQuery = call.query
     page = await discover_feed(call.services.store, limit=q.limit, cursor=q.cursor, now=call.now)
-    base, secret = _base(call), call.services.secret
-    images = await image_records(call.services.store, page.items)
-    return ContentPageOut(
-        items=[content_out(c, base, secret, images) for c in page.items],
-        next_cursor=page.next_cursor,
-    )
+    return ContentPageOut(items=await contents_out(call, page.items), next_cursor=page.next_cursor)
 
 
 async def box(call: Call) -> s.SearchBoxOut:
@@ -97,7 +92,6 @@ async def box(call: Call) -> s.SearchBoxOut:
     if found is None:
         return s.SearchBoxOut(box=None)
     a, base, secret = found.account, _base(call), call.services.secret
-    images = await image_records(call.services.store, found.contents)
     return s.SearchBoxOut(
         box=s.BoxOut(
             account=s.BoxAccountOut(
@@ -113,7 +107,7 @@ async def box(call: Call) -> s.SearchBoxOut:
                 for e in found.services
             ],
             coupons=[coupon_out(c) for c in found.coupons],
-            contents=[content_out(c, base, secret, images) for c in found.contents],
+            contents=await contents_out(call, found.contents),
             live=s.BoxLiveOut(room_id=found.live_room_id) if found.live_room_id else None,
         )
     )

@@ -15,8 +15,6 @@ Who may do what:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from accounts.errors import Forbidden, NotFound
 from accounts.staff import Role
 from content.blocks import Kind
@@ -28,7 +26,6 @@ from content.contents import (
     edit_content,
     get_content,
 )
-from content.images import Image
 from content.publishing import approve, reject
 from content.sensitive import add_words, list_words, remove_words
 from content.uploads import usable_upload
@@ -40,9 +37,8 @@ from webapp.api import (
     STAFF_OR_KEY,
     Call,
     Endpoint,
-    base_url,
 )
-from webapp.api_contents import _editable, _works_for, content_out, image_records
+from webapp.api_contents import _editable, _works_for, contents_out, one_out
 from webapp.schemas import PageQuery
 from webapp.schemas_content import ContentOut
 
@@ -50,20 +46,20 @@ MODERATORS = frozenset({Role.OWNER, Role.MODERATOR})
 REVIEWERS = frozenset({Role.OWNER, Role.EDITOR, Role.MODERATOR})
 
 
-def review_out(
-    content: Content, base: str = "", images: Mapping[str, Image] | None = None
-) -> s.ReviewOut:
+def review_out(content: Content, out: ContentOut) -> s.ReviewOut:
+    """A content in review (``out``, its answer) with what its review found."""
     matches = content.review.matches if content.review else ()
     return s.ReviewOut(
-        content=content_out(content, base, images=images),
+        content=out,
         words=list(dict.fromkeys(m.word for m in matches)),
         matches=[s.MatchOut(field=m.field, word=m.word, start=m.start, end=m.end) for m in matches],
         reject_reason=content.reject_reason,
     )
 
 
-def _base(call: Call) -> str:
-    return base_url(call.request, call.services.settings.base_url)
+async def reviews_out(call: Call, contents: list[Content]) -> list[s.ReviewOut]:
+    outs = await contents_out(call, contents)
+    return [review_out(c, o) for c, o in zip(contents, outs, strict=True)]
 
 
 async def _moderated(call: Call) -> Content:
@@ -96,13 +92,13 @@ async def patch_content(call: Call) -> ContentOut:
             services.jobs, content_id=edited.id, upload_id=edited.upload_id
         )
     await services.images.ensure(services.jobs, [edited])
-    return content_out(edited, _base(call), images=await image_records(services.store, [edited]))
+    return await one_out(call, edited)
 
 
 async def archive(call: Call) -> ContentOut:
     content = await _editable(call)
     done = await archive_content(call.services.store, content.id, now=call.now)
-    return content_out(done, _base(call), images=await image_records(call.services.store, [done]))
+    return await one_out(call, done)
 
 
 async def review_queue(call: Call) -> s.ReviewPageOut:
@@ -114,24 +110,22 @@ async def review_queue(call: Call) -> s.ReviewPageOut:
         limit=q.limit,
         cursor=q.cursor,
     )
-    base = _base(call)
-    images = await image_records(call.services.store, page.items)
-    return s.ReviewPageOut(
-        items=[review_out(c, base, images) for c in page.items], next_cursor=page.next_cursor
-    )
+    return s.ReviewPageOut(items=await reviews_out(call, page.items), next_cursor=page.next_cursor)
 
 
 async def approve_content(call: Call) -> s.ReviewOut:
     content = await _moderated(call)
     done = await approve(call.services.store, content.id, now=call.now)
-    return review_out(done, _base(call), await image_records(call.services.store, [done]))
+    [out] = await reviews_out(call, [done])
+    return out
 
 
 async def reject_content(call: Call) -> s.ReviewOut:
     body: s.RejectIn = call.body
     content = await _moderated(call)
     done = await reject(call.services.store, content.id, reason=body.reason, now=call.now)
-    return review_out(done, _base(call), await image_records(call.services.store, [done]))
+    [out] = await reviews_out(call, [done])
+    return out
 
 
 async def sensitive_words(call: Call) -> s.WordsOut:

@@ -15,7 +15,7 @@ from accounts.accounts import ACCOUNTS, Account
 from content.contents import CONTENTS, Content
 from content.indexing import ACCOUNT, CONTENT, sync
 from webapp.api import Call, Endpoint
-from webapp.api_contents import content_out, image_records
+from webapp.api_contents import contents_out
 from webapp.schemas import Out, PageQuery
 from webapp.schemas_content import ContentOut
 
@@ -72,8 +72,7 @@ async def search(call: Call) -> SearchOut:
         for d in await store.collection(CONTENTS).find({"id": {"$in": [h.id for h in page.items]}})
     }
     listed = [Content.from_doc(docs[h.id]) for h in page.items if h.id in docs]
-    images = await image_records(store, listed)
-    contents = [content_out(c, images=images) for c in listed]
+    contents = await contents_out(call, listed)
     return SearchOut(accounts=accounts, contents=contents, next_cursor=page.next_cursor)
 
 

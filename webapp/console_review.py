@@ -20,6 +20,7 @@ from content.comments import (
 from content.contents import Status, account_contents, get_content
 from content.publishing import approve, reject
 from content.sensitive import add_words, list_words, remove_words
+from webapp.api_contents import content_out
 from webapp.api_editorial import MODERATORS, review_out
 from webapp.context import Services
 from webapp.schemas_editorial import ReviewOut
@@ -54,7 +55,7 @@ async def section(services: Services, membership: Membership) -> Section | None:
     )
     held = await held_comments(services.store, membership.account_id, limit=SHOWN, cursor=None)
     return Section(
-        items=[review_out(c) for c in page.items],
+        items=[review_out(c, content_out(c)) for c in page.items],
         more=page.next_cursor is not None,
         words=await list_words(services.store, account_id=membership.account_id),
         comments=held.items,

@@ -7,6 +7,7 @@ stored relative to the deployment (``/media/…``), and both vocabularies want a
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,7 @@ from content.blocks import CouponCard, Kind, Paragraph
 from content.comments import Comment, list_comments
 from content.contents import Content, Media, MediaState
 from content.coupons import Coupon, get_coupon
+from content.images import Image, ImageState
 from store.port import DocumentStore
 
 DESCRIPTION_CHARS = 200
@@ -80,8 +82,11 @@ def description(content: Content) -> str:
     return _excerpt(text, DESCRIPTION_CHARS) or page_title(content)
 
 
-def page_meta(content: Content, account: Account, base: str) -> PageMeta:
-    """The OpenGraph tags and JSON-LD of a published content's page at ``base``/c/{id}."""
+def page_meta(
+    content: Content, account: Account, base: str, images: Mapping[str, Image] | None = None
+) -> PageMeta:
+    """The OpenGraph tags and JSON-LD of a published content's page at ``base``/c/{id};
+    ``images`` (its image records) give an article or post its preview pictures."""
     url = f"{base}/c/{content.id}"
     title = page_title(content)
     summary = description(content)
@@ -139,6 +144,16 @@ def page_meta(content: Content, account: Account, base: str) -> PageMeta:
             "publisher": author,
             "commentCount": content.counters.comments,
         }
+        shown = [(images or {}).get(upload_id) for upload_id in content.image_ids]
+        pictures = [i for i in shown if i is not None and i.state is ImageState.READY and i.url]
+        for picture in pictures[:4]:
+            og += [
+                ("og:image", absolute(base, picture.url) or ""),
+                ("og:image:width", str(picture.width)),
+                ("og:image:height", str(picture.height)),
+            ]
+        if pictures:
+            json_ld["image"] = [absolute(base, p.url) for p in pictures[:4]]
     return PageMeta(url, title, summary, og, json_ld)
 
 
@@ -179,13 +194,13 @@ async def comment_threads(store: DocumentStore, content_id: str) -> tuple[list[T
 
 
 async def block_coupons(store: DocumentStore, content: Content) -> dict[str, Coupon]:
-    """The coupons an article's coupon cards name, by id; one deleted since is left out and
-    its card says so."""
+    """The coupons a content shows (its article's coupon cards, then those attached to it), by
+    id; one deleted since is left out and its card says so."""
+    named = [b.coupon_id for b in content.blocks if isinstance(b, CouponCard)]
     found: dict[str, Coupon] = {}
-    for block in content.blocks:
-        if isinstance(block, CouponCard) and block.coupon_id not in found:
-            try:
-                found[block.coupon_id] = await get_coupon(store, block.coupon_id)
-            except NotFound:
-                continue
+    for coupon_id in dict.fromkeys([*named, *content.coupon_ids]):
+        try:
+            found[coupon_id] = await get_coupon(store, coupon_id)
+        except NotFound:
+            continue
     return found

@@ -23,9 +23,12 @@ from accounts.staff import Role
 from accounts.tokens import same
 from content.contents import account_feed, get_public_content
 from content.conversions import content_stats
+from content.images import images_of
+from content.links import ServiceLink
 from store.port import InvalidCursorError
 from webapp import console_review, content_view
 from webapp.api import base_url
+from webapp.api_commerce import click_url
 from webapp.auth import (
     ANONYMOUS,
     SESSION_COOKIE,
@@ -327,13 +330,21 @@ async def content_page(request: Request) -> Response:
         return render(request, "not_found.html", 404, what="such content")
     base = base_url(request, services.settings.base_url)
     threads, more_comments = await content_view.comment_threads(services.store, content.id)
+    images = await images_of(services.store, list(content.image_ids))
+
+    def click(link: ServiceLink) -> str:
+        # A fresh signed click id per link shown (no write until it is followed).
+        return click_url(base, services.secret, content.id, link)
+
     return render(
         request,
         "content.html",
         content=content,
         account=account,
-        meta=content_view.page_meta(content, account, base),
+        meta=content_view.page_meta(content, account, base, images),
         media=content_view.ready_media(content),
+        images=images,
+        click=click,
         coupons=await content_view.block_coupons(services.store, content),
         threads=threads,
         more_comments=more_comments,

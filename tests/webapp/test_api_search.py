@@ -79,3 +79,36 @@ async def test_pages_and_hostile_queries(client: httpx.AsyncClient, brand: Brand
     assert r.status_code == 422 and r.json()["field"] == "q"
     r = await client.get("/api/v1/search", params={"q": "新品", "cursor": "forged"})
     assert r.status_code == 400 and r.json()["field"] == "cursor"
+
+
+async def test_every_route_answers_contents_alike(client: httpx.AsyncClient, brand: Brand) -> None:
+    # Search, feeds, reads and edits all show a content with its page and its links' click
+    # URLs: one serializer (webapp.api_contents.contents_out) for every route.
+    made = await client.post(
+        f"/api/v1/accounts/{brand.account_id}/contents",
+        json={
+            "kind": "post",
+            "text": "秋季新品到店",
+            "service_links": [{"app_id": "wx_tea", "page": "pages/shop", "title": "下单"}],
+        },
+        headers=brand.key_headers,
+    )
+    content_id = made.json()["id"]
+    await client.post(f"/api/v1/contents/{content_id}/publish", json={}, headers=brand.key_headers)
+    edited = await client.patch(
+        f"/api/v1/contents/{content_id}", json={"text": "秋季新品到店啦"}, headers=brand.key_headers
+    )
+    answers = {
+        "edit": edited.json(),
+        "read": (await client.get(f"/api/v1/contents/{content_id}")).json(),
+        "search": (await _search(client, "新品"))["contents"][0],
+        "feed": (await client.get(f"/api/v1/accounts/{brand.account_id}/contents")).json()["items"][
+            0
+        ],
+        "discover": (await client.get("/api/v1/feed/discover")).json()["items"][0],
+    }
+    for route, answer in answers.items():
+        assert answer["id"] == content_id, route
+        assert answer["url"].endswith(f"/c/{content_id}"), route
+        [link] = answer["service_links"]
+        assert "/go/ck_" in link["click_url"], route

@@ -17,6 +17,7 @@ from starlette.applications import Starlette
 
 from content.contents import create_content
 from content.coupons import create_coupon
+from content.images import images_of
 from content.publishing import media_ready, publish
 from content.sensitive import ReviewPolicy
 from store.clock import rfc3339
@@ -170,7 +171,20 @@ async def test_a_draft_is_not_found_then_the_published_article_renders_block_by_
     page = Page(html)
     assert page.find("aside", **{"class": "coupon-card", "data-coupon-id": coupon.id})
     assert "到店使用" in html and "50 left" in html
-    assert page.find("aside", **{"class": "service-card", "data-app-id": "wx_tea"})
+    [card] = page.find("a", **{"class": "service-card", "data-app-id": "wx_tea"})
+    # The card leads through a signed click id: following it counts a click and opens the
+    # mini-program target page (the link has no web url).
+    go = await client.get(card["href"].removeprefix(BASE))
+    assert go.status_code == 302 and go.headers["location"].startswith("/open/ck_")
+    stats = await client.get(
+        f"/api/v1/accounts/{brand.account_id}/stats", headers=brand.key_headers
+    )
+    assert [c["clicks"] for c in stats.json()["contents"] if c["content_id"] == made["id"]] == [1]
+    # The image block shows the resized picture, and previews use it.
+    record = (await images_of(services(app).store, [image]))[image]
+    [picture] = page.find("img", src=record.url)
+    assert picture["alt"] == "新茶 <图>" and picture["width"] == str(record.width)
+    assert page.meta["og:image"] == f"{BASE}{record.url}"
 
     published = (await client.get(f"/api/v1/contents/{made['id']}")).json()
     url = f"{BASE}/c/{made['id']}"
@@ -405,3 +419,51 @@ async def test_contents_of_every_kind_carry_their_page_url(
     page = Page((await client.get(f"/c/{made['id']}")).text)
     assert page.json_ld()["@type"] == ("Article" if kind == "article" else "SocialMediaPosting")
     assert re.fullmatch(r"新茶", page.meta["og:title"])
+
+
+async def test_a_post_shows_its_images_and_attached_services_and_coupons(
+    client: httpx.AsyncClient, app: Starlette, brand: Brand
+) -> None:
+    first, second = [await ready_image(app, client, brand) for _ in range(2)]
+    store, now = services(app).store, services(app).now()
+    coupon = await create_coupon(
+        store,
+        brand.account_id,
+        title="第二杯半价",
+        description="",
+        stock=9,
+        per_fan_limit=1,
+        valid_from=rfc3339(now),
+        valid_until=rfc3339(now + timedelta(days=3)),
+        now=now,
+    )
+    shop = {
+        "app_id": "wx_tea",
+        "page": "pages/goods",
+        "title": "去下单",
+        "url": "https://shop.example/goods",
+    }
+    made = await create(
+        client,
+        brand,
+        {
+            "kind": "post",
+            "text": "上新啦",
+            "image_upload_ids": [first, second],
+            "service_links": [shop],
+            "coupon_ids": [coupon.id],
+        },
+    )
+    await publish_api(client, brand, made["id"])
+    html = (await client.get(f"/c/{made['id']}")).text
+    page = Page(html)
+    records = await images_of(store, [first, second])
+    grid = [img["src"] for img in page.find("img") if img.get("alt", "").startswith("Image ")]
+    assert grid == [records[first].thumb_url, records[second].thumb_url]  # thumbs in a grid
+    previews = re.findall(r'<meta property="og:image" content="([^"]+)"', html)
+    assert previews == [f"{BASE}{records[first].url}", f"{BASE}{records[second].url}"]
+    [card] = page.find("a", **{"class": "service-card", "data-app-id": "wx_tea"})
+    go = await client.get(card["href"].removeprefix(BASE))
+    assert go.status_code == 302
+    assert go.headers["location"].startswith("https://shop.example/goods?la_click=ck_")
+    assert page.find("li", **{"class": "coupon-card", "data-coupon-id": coupon.id})
