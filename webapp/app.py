@@ -32,7 +32,7 @@ from media.tools import check_ffmpeg, usable
 from media.worker import Worker
 from store.clock import utc_now
 from store.engines import open_broker, open_search, open_store
-from store.port import DocumentStore
+from store.port import DocumentStore, Index
 from webapp import (
     api_accounts,
     api_commerce,
@@ -96,6 +96,20 @@ def media_handlers(services: Services) -> dict[str, Any]:
     return {**services.pipeline.handlers(), **services.images.handlers()}
 
 
+def all_indexes() -> list[Index]:
+    """Every index of every collection: `serve` and `lifeaccount worker` both create them
+    (whichever starts first on a fresh data dir), so no query ever runs unindexed."""
+    return [
+        *ACCOUNT_INDEXES,
+        *CONTENT_INDEXES,
+        *clicks.INDEXES,
+        *conversions.INDEXES,
+        *indexing.INDEXES,
+        *jobs.INDEXES,
+        *idempotency.INDEXES,
+    ]
+
+
 async def open_services(settings: Settings, now: Callable[[], datetime] = utc_now) -> Services:
     """Open the engines named by the settings and create every index (start-up work)."""
     settings = settings.with_secret()
@@ -105,17 +119,7 @@ async def open_services(settings: Settings, now: Callable[[], datetime] = utc_no
         synchronous=settings.sqlite_synchronous,
         threaded=settings.sqlite_threads or None,
     )
-    await store.ensure_indexes(
-        [
-            *ACCOUNT_INDEXES,
-            *CONTENT_INDEXES,
-            *clicks.INDEXES,
-            *conversions.INDEXES,
-            *indexing.INDEXES,
-            *jobs.INDEXES,
-            *idempotency.INDEXES,
-        ]
-    )
+    await store.ensure_indexes(all_indexes())
     search = open_search(store)
     await search.ensure()
     broker = open_broker(settings.broker)

@@ -16,7 +16,6 @@ from starlette.types import ASGIApp
 from accounts.accounts import get_account
 from accounts.errors import DomainError, NotFound
 from content import sensitive
-from media import jobs
 from media.jobs import JobQueue, default_owner
 from media.tools import check_ffmpeg
 from media.worker import Worker
@@ -112,9 +111,10 @@ async def _work(settings: Settings) -> int:
         settings.store, settings.data_dir, synchronous=settings.sqlite_synchronous, threaded=True
     )
     try:
-        await store.ensure_indexes(jobs.INDEXES)
+        from webapp.app import all_indexes, image_pipeline, video_pipeline
+
+        await store.ensure_indexes(all_indexes())
         queue = JobQueue(store, owner=default_owner(), now=utc_now)
-        from webapp.app import image_pipeline, video_pipeline
 
         # A worker claims only the kinds it has handlers for; the rest wait for another.
         handlers = {

@@ -15,6 +15,7 @@ from urllib.parse import urljoin
 
 import httpx
 import pytest
+from playwright.sync_api import Page
 from tusclient.client import TusClient
 
 from media.tools import ffmpeg_path
@@ -85,7 +86,7 @@ def create_video(api: httpx.Client, owner: Owner, upload_id: str, title: str) ->
 
 
 def test_a_1080p_clip_sent_in_chunks_becomes_a_published_video_fans_find(
-    server: Server, tmp_path: Path
+    server: Server, tmp_path: Path, page: Page
 ) -> None:
     clip = make_clip(tmp_path / "launch.mp4", size="1920x1080", seconds=3.0)
     with httpx.Client(base_url=server.base_url, timeout=30) as api:
@@ -129,6 +130,20 @@ def test_a_1080p_clip_sent_in_chunks_becomes_a_published_video_fans_find(
         poster = api.get(media["poster_url"])
         assert poster.status_code == 200
         assert jpeg_size(poster.content) == (1920, 1080)
+
+        # It plays in Chromium from its page (hls.js picks a rung for the player's size).
+        page.goto(f"/c/{made['id']}")
+        page.evaluate(
+            "() => { const v = document.getElementById('player'); v.muted = true; v.play(); }"
+        )
+        page.wait_for_function(
+            "() => document.getElementById('player').currentTime > 1.0", timeout=30_000
+        )
+        played = page.evaluate(
+            "() => { const v = document.getElementById('player');"
+            " return [v.dataset.player, v.videoWidth > 0, v.error && v.error.code]; }"
+        )
+        assert played == ["hls.js", True, None]
 
         # Found by two characters, in the account's feed and in its follower's feed only.
         found = api.get("/api/v1/search", params={"q": "新品"}).json()
