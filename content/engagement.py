@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -81,7 +81,9 @@ def completion_rate(counters: Counters) -> float:
 
 def counters_doc(counters: Counters) -> dict[str, int | float]:
     """The counters as shown to clients: the integers and the completion rate."""
-    return {**asdict(counters), "completion_rate": completion_rate(counters)}
+    shown: dict[str, int | float] = {name: getattr(counters, name) for name in COUNTERS}
+    shown["completion_rate"] = completion_rate(counters)
+    return shown
 
 
 def _counters(doc: Doc) -> Counters:

@@ -4,13 +4,13 @@ publish, delete, likes, and an account's feed."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict
 
 from accounts.accounts import get_account
 from accounts.errors import Forbidden, NotFound
 from accounts.fans import get_fan
 from accounts.staff import Role, role_of
 from content import likes
+from content.blocks import block_to_doc
 from content.comments import Comment, add_comment, list_comments
 from content.contents import (
     Content,
@@ -111,7 +111,7 @@ def content_out(
         title=content.title,
         text=content.text,
         caption=content.caption,
-        blocks=[asdict(b) for b in content.blocks],
+        blocks=[block_to_doc(b) for b in content.blocks],
         image_upload_ids=list(content.image_upload_ids),
         upload_id=content.upload_id,
         media=media,
