@@ -173,10 +173,10 @@ async def discover_feed(
     ids: list[str] = snapshot["ids"][offset : offset + limit]
     docs: dict[str, Any] = {}
     if ids:
-        found_docs = await store.collection(CONTENTS).find(
-            {"id": {"$in": ids}, "status": Status.PUBLISHED.value}
-        )
-        docs = {d["id"]: d for d in found_docs}
+        # By primary key alone: with a status term too, SQLite may prefer the status index
+        # and walk every published content for twenty ids.
+        found_docs = await store.collection(CONTENTS).find({"id": {"$in": ids}})
+        docs = {d["id"]: d for d in found_docs if d["status"] == Status.PUBLISHED}
     end = offset + len(ids)
     return ContentPage(
         [Content.from_doc(docs[i]) for i in ids if i in docs],

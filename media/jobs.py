@@ -118,6 +118,29 @@ def default_owner() -> str:
 _NO_LEASE = {"lease_owner": None, "lease_id": None, "lease_expires_at": None}
 
 
+def _gone_from_here(owner: Any) -> bool:
+    """Whether ``owner`` (a :func:`default_owner` name) was a process of this host that has
+    exited. Only a certain "no such process" counts: a pid that is alive (or reused, or not
+    ours to signal) keeps its lease until it expires, so the worst a mistaken host name can
+    cost is a job done twice, whose late writes the lease guard refuses."""
+    if not isinstance(owner, str):
+        return False
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid() or pid <= 1:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
 class JobQueue:
     """Enqueue, claim and settle media jobs stored in ``store`` (see the module doc).
 
@@ -306,15 +329,21 @@ class JobQueue:
         return settled
 
     async def recover(self) -> list[Job]:
-        """Re-queue running jobs whose lease is past (their worker died); a job that has used
-        all its attempts this way fails instead of killing workers for ever."""
+        """Re-queue running jobs whose worker died: their lease is past, or their worker was a
+        process of this host that no longer exists (a killed `serve` restarted at once need
+        not wait out the lease). A job that has used all its attempts this way fails instead
+        of killing workers for ever."""
         now = self._now()
-        expired = await self._jobs.find(
-            {"state": JobState.RUNNING.value, "lease_expires_at": {"$lt": rfc3339(now)}},
-            sort=[("lease_expires_at", 1)],
+        running = await self._jobs.find(
+            {"state": JobState.RUNNING.value}, sort=[("lease_expires_at", 1)]
         )
         recovered: list[Job] = []
-        for doc in expired:
+        for doc in running:
+            expires = doc.get("lease_expires_at")
+            lapsed = expires is None or expires < rfc3339(now)
+            dead = not lapsed and _gone_from_here(doc.get("lease_owner"))
+            if not (lapsed or dead):
+                continue
             again = doc["attempts"] < doc["max_attempts"]
             error = {
                 "code": "worker_lost",
@@ -327,16 +356,16 @@ class JobQueue:
             }
             if again:
                 update["$inc"] = {"restarts": 1}
-            # Guarded by the lease seen: a heartbeat that came in meanwhile wins.
-            settled = await self._jobs.update_one(
-                {
-                    "id": doc["id"],
-                    "state": JobState.RUNNING.value,
-                    "lease_id": doc["lease_id"],
-                    "lease_expires_at": {"$lt": rfc3339(now)},
-                },
-                update,
-            )
+            # Guarded by the lease seen: a heartbeat that came in meanwhile wins (a dead
+            # worker sends none, and a new claim has a new lease id).
+            guard: dict[str, Any] = {
+                "id": doc["id"],
+                "state": JobState.RUNNING.value,
+                "lease_id": doc["lease_id"],
+            }
+            if not dead:
+                guard["lease_expires_at"] = {"$lt": rfc3339(now)}
+            settled = await self._jobs.update_one(guard, update)
             if settled is not None:
                 recovered.append(Job.from_doc(settled))
         if any(job.state is JobState.QUEUED for job in recovered):

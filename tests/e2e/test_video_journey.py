@@ -22,6 +22,7 @@ from media.tools import ffmpeg_path
 from tests.e2e.support import (
     Owner,
     Server,
+    Servers,
     bearer,
     follow,
     mint_fan,
@@ -256,3 +257,62 @@ def test_an_over_limit_upload_is_refused_before_a_byte_is_stored(server: Server)
         assert problem["field"] == "Upload-Length" and str(limit) in problem["detail"]
         assert sorted((server.data_dir / "media").rglob("upl_*")) == stored
         assert api.get("/healthz").status_code == 200
+
+
+def ffmpeg_children(pid: int) -> set[int]:
+    """The ffmpeg processes whose parent is ``pid``."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = (entry / "status").read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
+        if fields.get("PPid", "").strip() == str(pid) and "ffmpeg" in fields.get("Name", ""):
+            found.add(int(entry.name))
+    return found
+
+
+def test_killing_the_server_mid_transcode_and_starting_it_again_completes_the_video(
+    servers: Servers, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    first = servers.start(data)
+    clip = make_clip(tmp_path / "long.mp4", size="1920x1080", seconds=12.0)
+    with httpx.Client(base_url=first.base_url, timeout=30) as api:
+        owner = sign_up_api(api)
+        upload_id, _ = tus_upload(first, owner, clip)
+        made = create_video(api, owner, upload_id, "断电也不怕")
+        url = f"/api/v1/contents/{made['id']}"
+        api.post(f"{url}/publish", json={}, headers=owner.key_headers)
+        midway = until(
+            lambda: api.get(url, headers=owner.key_headers).json(),
+            lambda b: b["media"]["progress"] >= 0.1 or b["media"]["state"] != "processing",
+        )
+    assert midway["media"]["state"] == "processing", "the transcode ended before the kill"
+    encoding = ffmpeg_children(first.process.pid)
+    assert encoding, "no ffmpeg was running"
+    first.process.kill()  # SIGKILL: no clean shutdown, the lease is left held
+    first.process.wait(10)
+    deadline = time.monotonic() + 10
+    while any(Path(f"/proc/{pid}").exists() for pid in encoding):  # they die with it
+        assert time.monotonic() < deadline, "ffmpeg outlived its server"
+        time.sleep(0.05)
+
+    again = servers.start(data)
+    with httpx.Client(base_url=again.base_url, timeout=30) as api:
+        seen: list[float] = []
+
+        def fetch() -> dict[str, Any]:
+            body: dict[str, Any] = api.get(url, headers=owner.key_headers).json()
+            seen.append(body["media"]["progress"])
+            return body
+
+        done = until(fetch, lambda b: b["status"] == "published")
+        assert done["media"]["state"] == "ready"
+        assert seen[0] >= midway["media"]["progress"] and seen == sorted(seen)
+        code, said = decode(f"{again.base_url}{done['media']['mp4_url']}")
+        assert code == 0 and said.strip() == "", said
+        assert 11.9 <= done["media"]["duration_s"] <= 12.2

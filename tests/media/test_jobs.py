@@ -4,6 +4,8 @@ processes), leases and recovery, monotonic progress, retries, cancellation."""
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -217,6 +219,39 @@ async def test_expired_lease_is_recovered_and_reclaimed(store: SQLiteStore, cloc
             await late
     done = await alive.finish(again, {"ok": True})
     assert (done.state, done.error, done.restarts) == (JobState.DONE, None, 1)
+
+
+async def test_a_job_of_a_process_gone_from_this_host_is_recovered_at_once(
+    store: SQLiteStore, clock: Clock
+) -> None:
+    exited = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    gone_pid = int(exited.stdout)  # a process of this host that has exited
+    host = socket.gethostname()
+    owners = {
+        "gone": f"{host}:{gone_pid}:abc123",
+        "alive": f"{host}:{os.getppid()}:abc123",  # still running (pytest's parent)
+        "elsewhere": f"another-host:{gone_pid}:abc123",  # cannot be checked from here
+        "unnamed": "w9",
+    }
+    jobs = {}
+    for name, owner in owners.items():
+        await make_queue(store, clock, owner).enqueue("transcode", {"for": name})
+        jobs[name] = await claimed(make_queue(store, clock, owner))
+    survivor = make_queue(store, clock, "survivor")
+    # The leases have all of LEASE left, yet the gone process's job comes back now.
+    [recovered] = await survivor.recover()
+    assert recovered.id == jobs["gone"].id and recovered.state is JobState.QUEUED
+    assert recovered.error is not None and owners["gone"] in recovered.error.message
+    assert await survivor.recover() == []
+    clock.advance(LEASE + timedelta(milliseconds=1))  # the others only once their lease lapses
+    assert {j.id for j in await survivor.recover()} == {
+        jobs[n].id for n in ("alive", "elsewhere", "unnamed")
+    }
 
 
 async def test_heartbeat_keeps_the_lease(store: SQLiteStore, clock: Clock) -> None:
