@@ -148,6 +148,12 @@ class UploadLocked(DomainError):
     title = "Locked"
 
 
+class InsufficientStorage(DomainError):
+    status = 507  # RFC 4918 §11.5: the server cannot store what the request needs
+    code = "insufficient_storage"
+    title = "Insufficient storage"
+
+
 class Interrupted(Exception):
     """Raised by a chunk stream whose sender went away before the end of the body."""
 
@@ -167,12 +173,14 @@ class Uploads:
         blobs: BlobStore,
         *,
         max_size: int,
+        min_free: int = 0,
         max_incomplete: int = MAX_INCOMPLETE,
         ttl: timedelta = TTL,
     ) -> None:
         self.store = store
         self.blobs = blobs
         self.max_size = max_size
+        self.min_free = min_free
         self.max_incomplete = max_incomplete
         self.ttl = ttl
         self._slots: dict[str, _Slot] = {}
@@ -194,6 +202,15 @@ class Uploads:
                 f"an upload has at most {self.max_size} bytes (Tus-Max-Size); this is {length}",
                 field="Upload-Length",
             )
+        if self.min_free and length:
+            free = await asyncio.to_thread(self.blobs.free_bytes)
+            if free - length < self.min_free:
+                raise InsufficientStorage(
+                    f"the server has {free} bytes free and keeps {self.min_free} in reserve, "
+                    f"too little for {length} more; try again later (the operator frees disk "
+                    "space or lowers LIFEACCOUNT_MIN_FREE_BYTES)",
+                    field="Upload-Length",
+                )
         upload_id = new_id("upl")
         blob = f"uploads/{upload_id}"
         doc: dict[str, Any] = {

@@ -16,6 +16,7 @@ import fcntl
 import hashlib
 import os
 import re
+import shutil
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from types import TracebackType
@@ -88,6 +89,11 @@ class BlobStore:
     async def exists(self, key: str) -> bool:
         path = self.path(key)
         return await asyncio.to_thread(path.is_file)
+
+    def free_bytes(self) -> int:
+        """Bytes free for blobs on the file system that holds them."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        return shutil.disk_usage(self.root).free
 
     def appender(self, key: str, *, at: int) -> Appender:
         """Write to an existing blob from byte ``at`` on (see :class:`Appender`)."""

@@ -76,7 +76,10 @@ def blob_store(settings: Settings) -> BlobStore:
 
 def open_uploads(services: Services) -> Uploads:
     return Uploads(
-        services.store, blob_store(services.settings), max_size=services.settings.max_upload_bytes
+        services.store,
+        blob_store(services.settings),
+        max_size=services.settings.max_upload_bytes,
+        min_free=services.settings.min_free_bytes,
     )
 
 

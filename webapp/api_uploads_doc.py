@@ -30,6 +30,7 @@ REASONS = {
     "and retry from its offset",
     429: "The account has too many incomplete uploads",
     460: "Checksum mismatch: the chunk does not match Upload-Checksum; nothing was kept",
+    507: "Too little disk left for this upload beside the server's reserve; try again later",
 }
 SECURITY: list[dict[str, list[str]]] = [{"staffSession": []}, {"apiKey": []}]
 UPLOAD_OUT: dict[str, Any] = {
@@ -158,7 +159,7 @@ def openapi_paths() -> dict[str, Any]:
         "201",
         "Created; Location is the upload's URL",
         {"Location": {"schema": TEXT}, **_progress()},
-        *(400, 403, 404, 413, 415, 422, 429, 460),
+        *(400, 403, 404, 413, 415, 422, 429, 460, 507),
     )
     created["201"]["content"] = {"application/json": {"schema": UPLOAD_OUT}}
     return {

@@ -30,6 +30,9 @@ class Settings:
     cookie_secure: bool = False
     max_body_bytes: int = 1_048_576
     max_upload_bytes: int = 2 * 1024**3  # the largest tus upload (Tus-Max-Size)
+    # Disk left free for the database, transcodes and logs: an upload that would eat into it
+    # is refused at creation (507), rather than fill the disk half-way through.
+    min_free_bytes: int = 2 * 1024**3
     log_level: str = "info"
     media_concurrency: int = 1  # jobs one media worker (serve's, or `lifeaccount worker`) runs
     schedule_every_s: int = 5  # how often serve and each worker publish scheduled contents

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -14,7 +15,7 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from tests.conftest import Brand, bearer, mint, sign_up
+from tests.conftest import Brand, bearer, make_settings, mint, sign_up
 from tests.webapp.uploads_support import (
     COLLECTION,
     MAX_UPLOAD,
@@ -31,6 +32,7 @@ from tests.webapp.uploads_support import (
     patch,
     upload_settings,
 )
+from webapp.app import create_app
 from webapp.settings import Settings
 
 
@@ -405,3 +407,29 @@ async def test_a_chunk_another_process_is_writing_answers_423(
         holder.communicate("", timeout=10)
     assert (await head(client, upload_id, brand.key_headers)).headers["upload-offset"] == "0"
     assert (await patch(client, upload_id, brand.key_headers, 0, b"x" * 10)).status_code == 204
+
+
+async def test_an_upload_that_would_eat_the_disk_reserve_is_refused_at_creation(
+    tmp_path: Path,
+) -> None:
+    free = shutil.disk_usage(tmp_path).free
+    # The reserve leaves room for small uploads (and whatever else writes to this disk
+    # meanwhile), not for a large one.
+    settings = make_settings(
+        tmp_path / "data", min_free_bytes=free - (256 << 20), max_upload_bytes=8 << 30
+    )
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            brand = await sign_up(client)
+            small = await new_upload(client, brand.key_headers, 10)  # fits beside the reserve
+            assert small.startswith("upl_")
+            r = await client.post(
+                COLLECTION,
+                headers={**TUS, **brand.key_headers, "Upload-Length": str(4 << 30)},
+            )
+            assert_problem(r, 507, "Upload-Length", "insufficient_storage")
+            assert "try again later" in r.json()["detail"]
+            stored = sorted(p.name for p in (settings.data_dir / "media" / "uploads").iterdir())
+            assert stored == [small]
