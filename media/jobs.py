@@ -37,6 +37,18 @@ INDEXES: list[Index] = [
     Index(JOBS, ("state", "lease_expires_at")),
 ]
 DEFAULT_LEASE = timedelta(seconds=30)
+# A retried attempt waits 5 s, then 10, 20, … at most 5 min: a full disk or a busy machine
+# gets time to recover instead of a burst of attempts that all fail the same way.
+RETRY_BASE = timedelta(seconds=5)
+RETRY_MAX = timedelta(minutes=5)
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """How long a job waits before attempt ``attempts + 1`` after a failed one."""
+    delay: timedelta = RETRY_BASE * (2 ** max(attempts - 1, 0))
+    return min(delay, RETRY_MAX)
+
+
 # How many queued jobs one claim looks at before looking again: enough that a worker losing
 # the race for the oldest job usually wins the next one without another query.
 _CLAIM_BATCH = 8
@@ -229,8 +241,14 @@ class JobQueue:
         if not wanted:
             return None
         while True:
+            ready = rfc3339(self._now())
             candidates = await self._jobs.find(
-                {"state": JobState.QUEUED.value, "kind": {"$in": wanted}},
+                {
+                    "state": JobState.QUEUED.value,
+                    "kind": {"$in": wanted},
+                    # A retry waits for its time (retry_delay); a first attempt has none.
+                    "$or": [{"not_before": None}, {"not_before": {"$lte": ready}}],
+                },
                 sort=[("created_at", 1), ("id", 1)],
                 limit=_CLAIM_BATCH,
             )
@@ -308,6 +326,8 @@ class JobQueue:
                 **self._stamp(),
             }
         }
+        if again:
+            update["$set"]["not_before"] = rfc3339(self._now() + retry_delay(job.attempts))
         if again:
             update["$inc"] = {"restarts": 1}
         settled = await self._settle(job, update)

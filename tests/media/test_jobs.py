@@ -14,7 +14,16 @@ from pathlib import Path
 
 import pytest
 
-from media.jobs import INDEXES, JOBS, Job, JobError, JobQueue, JobState, LeaseLostError
+from media.jobs import (
+    INDEXES,
+    JOBS,
+    Job,
+    JobError,
+    JobQueue,
+    JobState,
+    LeaseLostError,
+    retry_delay,
+)
 from store.sqlite import SQLiteStore
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -288,6 +297,13 @@ async def test_retries_until_max_attempts_then_failed(store: SQLiteStore, clock:
         after = await queue.fail(job, "ffmpeg_exit", f"exit 1 on try {attempt}", retry=True)
         assert after.error == JobError("ffmpeg_exit", f"exit 1 on try {attempt}")
         assert after.state is (JobState.QUEUED if attempt < 3 else JobState.FAILED)
+        if attempt < 3:
+            # The retry waits its turn: 5 s after the first failure, 10 s after the second.
+            wait = retry_delay(attempt)
+            assert wait == timedelta(seconds=5 * 2 ** (attempt - 1))
+            clock.advance(wait - timedelta(milliseconds=1))
+            assert await queue.claim(["transcode"]) is None
+            clock.advance(timedelta(milliseconds=1))
     assert await queue.claim(["transcode"]) is None
     final = await queue.get(queued.id)
     assert final is not None
