@@ -143,6 +143,7 @@ async def create_account(store: DocumentStore, *, name: str, handle: str, now: d
         "embed_origins": [],
         "keywords": [],
         "tiers": list(DEFAULT_TIERS),
+        "live_room_id": None,  # set and cleared by live.rooms
         "created_at": rfc3339(now),
         "updated_at": rfc3339(now),
     }
@@ -184,6 +185,18 @@ async def get_account_by_handle(store: DocumentStore, handle: str) -> Account:
     if doc is None:
         raise NotFound("account", handle)
     return Account.from_doc(doc)
+
+
+async def set_live_room(
+    store: DocumentStore, account_id: str, room_id: str | None, *, if_room: str | None = None
+) -> None:
+    """Point the account's "live now" at ``room_id`` (``None``: nothing is live). With
+    ``if_room``, only while it still points at that room, so a room that ends cannot clear
+    the mark of another room that went live since."""
+    filter: dict[str, Any] = {"id": account_id}
+    if if_room is not None:
+        filter["live_room_id"] = if_room
+    await store.collection(ACCOUNTS).update_one(filter, {"$set": {"live_room_id": room_id}})
 
 
 async def update_profile(

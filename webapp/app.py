@@ -27,6 +27,7 @@ from content import clicks, conversions, indexing
 from content.pipeline import ImagePipeline, VideoPipeline
 from content.schema import INDEXES as CONTENT_INDEXES
 from content.sensitive import ReviewPolicy
+from live.schema import INDEXES as LIVE_INDEXES
 from media import jobs
 from media.tools import check_ffmpeg, usable
 from media.worker import Worker
@@ -41,6 +42,7 @@ from webapp import (
     api_editorial,
     api_moderation,
     api_points,
+    api_rooms,
     api_search,
     api_sessions,
     api_staff,
@@ -73,6 +75,7 @@ ENDPOINTS: list[Endpoint] = [
     *api_moderation.ENDPOINTS,
     *api_search.ENDPOINTS,
     *api_discover.ENDPOINTS,
+    *api_rooms.ENDPOINTS,
 ]
 STATIC = Path(__file__).parent / "static"
 
@@ -102,6 +105,7 @@ def all_indexes() -> list[Index]:
     return [
         *ACCOUNT_INDEXES,
         *CONTENT_INDEXES,
+        *LIVE_INDEXES,
         *clicks.INDEXES,
         *conversions.INDEXES,
         *indexing.INDEXES,
@@ -219,7 +223,11 @@ def create_app(
         unscheduled = asyncio.Event()  # set: the scheduling loop ends after its current pass
         scheduling = asyncio.create_task(
             scheduler.run_forever(
-                services.store, now, every_s=settings.schedule_every_s, stop=unscheduled
+                services.store,
+                now,
+                every_s=settings.schedule_every_s,
+                stop=unscheduled,
+                live_grace_s=settings.live_grace_s,
             )
         )
         try:

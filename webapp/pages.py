@@ -25,10 +25,12 @@ from content.contents import account_feed, get_public_content
 from content.conversions import content_stats
 from content.images import images_of
 from content.links import ServiceLink
+from live.rooms import State, get_room
 from store.port import InvalidCursorError
-from webapp import console_review, content_view
+from webapp import console_review, content_view, room_view
 from webapp.api import base_url
 from webapp.api_commerce import click_url
+from webapp.api_rooms import cover_url, room_urls
 from webapp.auth import (
     ANONYMOUS,
     SESSION_COOKIE,
@@ -351,6 +353,37 @@ async def content_page(request: Request) -> Response:
     )
 
 
+async def room_page(request: Request) -> Response:
+    """A room's public page: a countdown while scheduled, the player while live, the replay
+    link once ended (when the replay is published); OpenGraph for link previews."""
+    services = _services(request)
+    try:
+        room = await get_room(services.store, request.path_params["room_id"])
+        account = await get_account(services.store, room.account_id)
+    except NotFound:
+        return render(request, "not_found.html", 404, what="such room")
+    base = base_url(request, services.settings.base_url)
+    images = await images_of(services.store, [room.cover] if room.cover else [])
+    cover = cover_url(room, base, images)
+    replay = None
+    if room.state is State.ENDED and room.replay_content_id:
+        try:
+            replay = await get_public_content(services.store, room.replay_content_id)
+        except NotFound:
+            replay = None  # still processing, or in review: the page says it is coming
+    return render(
+        request,
+        "room.html",
+        room=room,
+        account=account,
+        meta=room_view.room_meta(room, account, base, cover),
+        state_line=room_view.state_line(room),
+        cover_url=cover,
+        urls=room_urls(base, room.id),
+        replay=replay,
+    )
+
+
 UPLOAD_ROLES = frozenset({Role.OWNER, Role.EDITOR})
 
 
@@ -402,5 +435,6 @@ def routes() -> list[Route]:
         Route("/developers", developers, methods=["GET"]),
         Route("/@{handle}", account_page, methods=["GET"]),
         Route("/c/{content_id}", content_page, methods=["GET"]),
+        Route("/r/{room_id}", room_page, methods=["GET"]),
         Route("/console/upload", upload_page, methods=["GET"]),
     ]

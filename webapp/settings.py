@@ -36,6 +36,9 @@ class Settings:
     log_level: str = "info"
     media_concurrency: int = 1  # jobs one media worker (serve's, or `lifeaccount worker`) runs
     schedule_every_s: int = 5  # how often serve and each worker publish scheduled contents
+    # A live room whose publisher has been gone this long ends (issue 5); the sweep runs on
+    # the schedule above, so it ends within live_grace_s + schedule_every_s.
+    live_grace_s: int = 30
 
     @classmethod
     def load(

@@ -124,7 +124,8 @@ class Target:
 
 
 def _seed(http: asgi.ASGIClient) -> Target:
-    """Two brands; fans, keys, a ladder, a credit, an invitation and a follow to aim at."""
+    """Two brands; fans, keys, a ladder, a credit, an invitation, a follow and rooms to aim
+    at."""
 
     def ok(r: Any, status: int = 200) -> Any:
         assert r.status_code == status, r.text
@@ -189,6 +190,10 @@ def _seed(http: asgi.ASGIClient) -> Target:
         return {"content_id": made}
 
     ok(http.post(url + "/sensitive-words", json={"words": ["held-word"]}, headers=key))
+
+    def rooms(count: int) -> list[str]:
+        return [post("/rooms", {"title": f"room {i}"})["id"] for i in range(count)]
+
     return Target(
         app=http.app,
         credentials={
@@ -209,12 +214,17 @@ def _seed(http: asgi.ASGIClient) -> Target:
             "invitation_id": [invitation["id"]],
             "content_id": articles,
             "coupon_id": coupons,
+            "room_id": rooms(10),
         },
         aimed={
             "POST /api/v1/contents/{content_id}/publish": aimed("draft", publish=False),
             "POST /api/v1/contents/{content_id}/approve": aimed("a held-word title"),
             "POST /api/v1/contents/{content_id}/reject": aimed("a held-word title"),
             "POST /api/v1/contents/{content_id}/archive": aimed("out"),
+            # Rooms of their own, so that ending rooms leaves others to start and rotate,
+            # and going live leaves scheduled ones to reschedule.
+            "POST /api/v1/rooms/{room_id}/end": {"room_id": rooms(5)},
+            "PATCH /api/v1/rooms/{room_id}": {"room_id": rooms(5)},
         },
     )
 

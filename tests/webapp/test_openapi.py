@@ -7,6 +7,7 @@ import copy
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -19,6 +20,7 @@ from schemathesis.specs.openapi.definitions import OPENAPI_31
 from starlette.applications import Starlette
 from starlette.routing import Route, WebSocketRoute
 
+from store.clock import rfc3339, utc_now
 from tests.conftest import Brand, bearer, mint, sign_up
 from tests.webapp.test_api_discover import published_video
 from webapp.app import ENDPOINTS
@@ -362,6 +364,20 @@ async def test_real_answers_match_their_documented_schemas(
     unknown = order | {"click_id": "ck_x", "order_id": "o-2"}
     await call("POST", "/api/v1/conversions", 404, json=unknown, headers=key)
     await call("GET", acc + "/stats", 200, a, headers=key)
+    # Live rooms (webapp/api_rooms.py).
+    at = rfc3339(utc_now() + timedelta(days=1))
+    room = {"title": "新品直播", "scheduled_at": at, "cover": "https://cdn.example/c.jpg"}
+    made_r = await call("POST", acc + "/rooms", 201, a, json=room, headers=key)
+    rm, r_ = "/api/v1/rooms/{room_id}", {"room_id": made_r["id"]}
+    await call("GET", acc + "/rooms", 200, a, params={"state": "scheduled"})
+    await call("GET", rm, 200, r_)
+    await call("PATCH", rm, 200, r_, json={"title": "新品直播二", "cover": None}, headers=staff_w)
+    await call("POST", rm + "/stream-key", 200, r_, headers=key)
+    await call("POST", rm + "/start", 200, r_, headers=staff_w)
+    await call("PATCH", rm, 409, r_, json={"scheduled_at": at}, headers=key)
+    await call("POST", rm + "/end", 200, r_, headers=key)
+    await call("POST", rm + "/start", 409, r_, headers=key)
+    await call("POST", acc + "/rooms", 422, a, json={"title": ""}, headers=key)
     # The console routes take the owner's session only.
     made = await call("POST", acc + "/api-keys", 201, a, json={"name": "orders"}, headers=staff_w)
     await call("GET", acc + "/api-keys", 200, a, headers=staff)

@@ -1,0 +1,8 @@
+"""Every collection index the live domain needs, created at start-up."""
+
+from __future__ import annotations
+
+from live import rooms
+from store.port import Index
+
+INDEXES: list[Index] = [*rooms.INDEXES]

@@ -1,0 +1,137 @@
+"""The public room page ``/r/{id}`` and the account page's "Live now", in-process on a real app
+(webapp/pages.py, webapp/room_view.py, templates/room.html, static/countdown.js): a countdown
+while scheduled, the player's hooks while live, the replay link once ended, OpenGraph for link
+previews, and no inline script anywhere (the pages' CSP)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import httpx
+from starlette.applications import Starlette
+
+from content.contents import create_content
+from content.publishing import media_ready, publish
+from content.sensitive import ReviewPolicy
+from live import rooms
+from store.clock import rfc3339, utc_now
+from tests.conftest import Brand
+from tests.webapp.test_content_pages import HOSTILE, Page, assert_no_inline_script, services
+
+BASE = "http://testserver"
+
+
+async def make(client: httpx.AsyncClient, brand: Brand, **body: Any) -> dict[str, Any]:
+    r = await client.post(
+        f"/api/v1/accounts/{brand.account_id}/rooms",
+        json={"title": "新品直播", **body},
+        headers=brand.key_headers,
+    )
+    assert r.status_code == 201, r.text
+    made: dict[str, Any] = r.json()
+    return made
+
+
+async def page_of(client: httpx.AsyncClient, path: str, status: int = 200) -> Page:
+    r = await client.get(path)
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"].startswith("text/html")
+    assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
+    return Page(r.text)
+
+
+async def test_a_scheduled_room_counts_down_with_opengraph(
+    client: httpx.AsyncClient, brand: Brand
+) -> None:
+    at = rfc3339(utc_now() + timedelta(hours=3))
+    made = await make(client, brand, scheduled_at=at, cover="https://cdn.example/c.jpg")
+    page = await page_of(client, f"/r/{made['id']}")
+    [root] = page.find("article", **{"data-room-id": made["id"]})
+    assert root["data-state"] == "scheduled"
+    [countdown] = page.find("time", id="countdown")
+    assert countdown["datetime"] == at
+    assert page.meta["og:title"] == "新品直播"
+    assert page.meta["og:url"] == f"{BASE}/r/{made['id']}"
+    assert page.meta["og:type"] == "video.other"
+    assert page.meta["og:image"] == "https://cdn.example/c.jpg"
+    assert page.meta["og:description"].endswith(f"Live at {at[:16].replace('T', ' ')} UTC")
+    assert [a["src"] for a, _ in page.scripts] == ["/static/countdown.js"]
+    assert_no_inline_script(page)
+    assert page.find("video", id="live-player") == []
+    js = await client.get("/static/countdown.js")
+    assert js.status_code == 200 and "javascript" in js.headers["content-type"]
+    assert "countdown" in js.text
+
+
+async def test_a_live_room_holds_the_players_hooks_and_the_account_says_live_now(
+    client: httpx.AsyncClient, brand: Brand
+) -> None:
+    made = await make(client, brand)
+    account = await client.get(f"/@{brand.handle}")
+    assert Page(account.text).find("a", href=f"/r/{made['id']}") == []
+    r = await client.post(f"/api/v1/rooms/{made['id']}/start", headers=brand.key_headers)
+    assert r.status_code == 200
+    page = await page_of(client, f"/r/{made['id']}")
+    [root] = page.find("article", **{"data-room-id": made["id"]})
+    assert root["data-state"] == "live"
+    [video] = page.find("video", id="live-player")
+    assert video["data-hls"] == made["hls_url"] == f"{BASE}/hls/{made['id']}/index.m3u8"
+    assert video["data-whep"] == made["whep_url"] == f"{BASE}/whep/{made['id']}"
+    assert page.find("time", id="countdown") == []
+    assert_no_inline_script(page)
+    account_page = Page((await client.get(f"/@{brand.handle}")).text)
+    [link] = account_page.find("a", href=f"/r/{made['id']}")
+    assert "live-now" in link["class"]
+
+
+async def test_an_ended_room_links_its_published_replay_only(
+    client: httpx.AsyncClient, app: Starlette, brand: Brand
+) -> None:
+    store, now = services(app).store, services(app).now()
+    made = await make(client, brand)
+    url = f"/r/{made['id']}"
+    r = await client.post(f"/api/v1/rooms/{made['id']}/end", headers=brand.key_headers)
+    assert r.json()["state"] == "ended"
+    page = await page_of(client, url)
+    assert page.find("article", **{"data-state": "ended"})
+    assert page.find("a", **{"class": "button replay"}) == []
+    # The recording became a video content, still processing: no link to a page that is 404.
+    video = await create_content(
+        store,
+        brand.account_id,
+        {"kind": "video", "title": "回放", "upload_id": "upl_0123456789"},
+        now=now,
+    )
+    await rooms.set_replay(store, made["id"], video.id)
+    r = await client.get(url)
+    assert f"/c/{video.id}" not in r.text and "being prepared" in r.text
+    policy = ReviewPolicy(store)
+    files = {
+        "hls_url": f"/media/videos/{video.id}/job-1/hls/master.m3u8",
+        "mp4_url": f"/media/videos/{video.id}/job-1/video.mp4",
+        "poster_url": f"/media/videos/{video.id}/job-1/poster.jpg",
+        "duration_s": 3600.0,
+        "renditions": [{"height": 720, "bitrate": 2_500_000}],
+    }
+    await media_ready(store, video.id, files, policy=policy, now=now)
+    await publish(store, video.id, policy=policy, publish_at=None, now=now)
+    page = await page_of(client, url)
+    [link] = page.find("a", href=f"/c/{video.id}")
+    assert "replay" in link["class"]
+    assert (await client.get(f"/c/{video.id}")).status_code == 200
+    assert_no_inline_script(page)
+
+
+async def test_a_hostile_title_is_text_and_an_unknown_room_is_404(
+    client: httpx.AsyncClient, brand: Brand
+) -> None:
+    made = await make(client, brand, title=HOSTILE)
+    r = await client.get(f"/r/{made['id']}")
+    assert r.status_code == 200
+    assert HOSTILE not in r.text and "&lt;/script&gt;" in r.text
+    page = Page(r.text)
+    assert page.meta["og:title"] == " ".join(HOSTILE.split())
+    assert_no_inline_script(page)
+    missing = await client.get("/r/room_nope")
+    assert missing.status_code == 404 and "no such room" in missing.text

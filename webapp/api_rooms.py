@@ -1,0 +1,264 @@
+"""Routes of live rooms (DESIGN §8): schedule, read, list, edit, start, end, rotate the stream
+key. The rules live in ``live.rooms``; the WHIP, WHEP and HLS routes call the same functions.
+
+Every room is public, scheduled ones included: a schedule is an announcement, and the room's
+page counts down to it. Only the stream key is secret; it is in the answers that create the
+room or rotate its key, and nowhere else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from accounts.errors import Forbidden
+from accounts.staff import Role, role_of
+from content.images import Image, ImageState, images_of, start_image
+from live import rooms
+from live.rooms import EndReason, Room, State
+from store.port import DocumentStore
+from webapp import schemas_rooms as s
+from webapp.api import ACCOUNT_PATH, STAFF_OR_KEY, Call, Endpoint, base_url
+from webapp.auth import Caller, Kind
+from webapp.content_view import absolute
+
+HOST_ROLES = frozenset({Role.OWNER, Role.EDITOR, Role.HOST})
+R = "/api/v1/rooms/{room_id}"
+
+
+def room_urls(base: str, room_id: str) -> dict[str, str]:
+    """A room's absolute URLs on the deployment at ``base`` (``http(s)://host``)."""
+    socket = "ws" + base.removeprefix("http")  # http → ws, https → wss
+    return {
+        "whip_url": f"{base}/whip/{room_id}",
+        "whep_url": f"{base}/whep/{room_id}",
+        "hls_url": f"{base}/hls/{room_id}/index.m3u8",
+        "channel_url": f"{socket}/api/v1/rooms/{room_id}/channel",
+        "url": f"{base}/r/{room_id}",
+    }
+
+
+def cover_url(room: Room, base: str, images: Mapping[str, Image]) -> str | None:
+    """A URL cover as it is; an upload's large image once resized, else none yet."""
+    if room.cover is None or "://" in room.cover:
+        return room.cover
+    image = images.get(room.cover)
+    if image is None or image.state is not ImageState.READY:
+        return None
+    return absolute(base, image.url)
+
+
+async def rooms_out(call: Call, found: Sequence[Room]) -> list[s.RoomOut]:
+    base = base_url(call.request, call.services.settings.base_url)
+    covers = [r.cover for r in found if r.cover and "://" not in r.cover]
+    images = await images_of(call.services.store, covers)
+    out = []
+    for room in found:
+        one = s.RoomOut(
+            id=room.id,
+            account_id=room.account_id,
+            state=room.state.value,
+            title=room.title,
+            cover=room.cover,
+            cover_url=cover_url(room, base, images),
+            scheduled_at=room.scheduled_at,
+            started_at=room.started_at,
+            ended_at=room.ended_at,
+            ended_reason=room.ended_reason.value if room.ended_reason else None,
+            replay_content_id=room.replay_content_id,
+            peak_viewers=room.peak_viewers,
+            publisher_gone_at=room.publisher_gone_at,
+            created_at=room.created_at,
+            **room_urls(base, room.id),
+        )
+        if room.stream_key is not None:
+            one.stream_key = room.stream_key
+        out.append(one)
+    return out
+
+
+async def one_out(call: Call, room: Room) -> s.RoomOut:
+    [out] = await rooms_out(call, [room])
+    return out
+
+
+async def _resize_cover(call: Call, room: Room) -> None:
+    """An upload cover gets its resize queued, as a post's images do (once per upload)."""
+    if room.cover is not None and "://" not in room.cover:
+        await start_image(
+            call.services.store,
+            call.services.jobs,
+            upload_id=room.cover,
+            account_id=room.account_id,
+            now=call.now,
+        )
+
+
+async def runs_rooms(store: DocumentStore, caller: Caller, account_id: str) -> bool:
+    """Whether ``caller`` runs the account's rooms: its API key, or its staff as owner,
+    editor or host (the WHIP route's session check, for the host page, is this too)."""
+    if caller.kind is Kind.API_KEY:
+        return caller.account_id == account_id
+    if caller.kind is Kind.STAFF:
+        return await role_of(store, account_id, caller.id) in HOST_ROLES
+    return False
+
+
+async def _hosted(call: Call) -> Room:
+    """The path's room, when the caller runs its account's rooms."""
+    room = await rooms.get_room(call.services.store, call.params["room_id"])
+    if await runs_rooms(call.services.store, call.caller, room.account_id):
+        return room
+    raise Forbidden(
+        "only the account's owners, editors, hosts and API keys run its rooms",
+        code="role_required",
+    )
+
+
+async def create_room(call: Call) -> s.RoomOut:
+    body: s.RoomIn = call.body
+    room = await rooms.create_room(
+        call.services.store,
+        call.params["account_id"],
+        title=body.title,
+        cover=body.cover,
+        scheduled_at=body.scheduled_at,
+        now=call.now,
+    )
+    await _resize_cover(call, room)
+    return await one_out(call, room)
+
+
+async def list_rooms(call: Call) -> s.RoomPageOut:
+    q: s.RoomQuery = call.query
+    page = await rooms.account_rooms(
+        call.services.store,
+        call.params["account_id"],
+        state=State(q.state) if q.state else None,
+        limit=q.limit,
+        cursor=q.cursor,
+    )
+    return s.RoomPageOut(items=await rooms_out(call, page.items), next_cursor=page.next_cursor)
+
+
+async def read_room(call: Call) -> s.RoomOut:
+    return await one_out(call, await rooms.get_room(call.services.store, call.params["room_id"]))
+
+
+async def edit_room(call: Call) -> s.RoomOut:
+    body: s.RoomEditIn = call.body
+    room = await _hosted(call)
+    edited = await rooms.edit_room(
+        call.services.store, room.id, body.model_dump(exclude_unset=True), now=call.now
+    )
+    await _resize_cover(call, edited)
+    return await one_out(call, edited)
+
+
+async def start_room(call: Call) -> s.RoomOut:
+    room = await _hosted(call)
+    return await one_out(call, await rooms.go_live(call.services.store, room.id, now=call.now))
+
+
+async def end_room(call: Call) -> s.RoomOut:
+    room = await _hosted(call)
+    reason = EndReason.API if call.caller.kind is Kind.API_KEY else EndReason.HOST
+    ended = await rooms.end_room(call.services.store, room.id, reason=reason, now=call.now)
+    return await one_out(call, ended)
+
+
+async def rotate_stream_key(call: Call) -> s.RoomOut:
+    room = await _hosted(call)
+    rotated = await rooms.rotate_stream_key(call.services.store, room.id, now=call.now)
+    return await one_out(call, rotated)
+
+
+ENDPOINTS: list[Endpoint] = [
+    Endpoint(
+        "POST",
+        f"{ACCOUNT_PATH}/rooms",
+        create_room,
+        "Schedule a live room",
+        "rooms",
+        response=s.RoomOut,
+        body=s.RoomIn,
+        status=201,
+        allow=STAFF_OR_KEY,
+        roles=HOST_ROLES,
+        errors=(403, 404, 409, 422),
+        description="The answer carries the room's `stream_key`, shown this once (rotate it "
+        "to get a new one): a WHIP encoder sends it as `Authorization: Bearer <stream key>` "
+        "to `whip_url`, and the first publish makes the room live. `cover` is an http(s) URL "
+        "or a complete image upload of the account; `scheduled_at` is ahead, within a year.",
+    ),
+    Endpoint(
+        "GET",
+        f"{ACCOUNT_PATH}/rooms",
+        list_rooms,
+        "An account's rooms: live, then scheduled (soonest first), then ended (newest first)",
+        "rooms",
+        response=s.RoomPageOut,
+        query=s.RoomQuery,
+        errors=(400, 404, 422),
+        description="Public, scheduled rooms included (a schedule is an announcement).",
+    ),
+    Endpoint(
+        "GET",
+        R,
+        read_room,
+        "A room: state, times, playback URLs, peak viewers, replay",
+        "rooms",
+        response=s.RoomOut,
+        errors=(404,),
+        description="Public. Never the stream key.",
+    ),
+    Endpoint(
+        "PATCH",
+        R,
+        edit_room,
+        "Change a room's title, cover or time",
+        "rooms",
+        response=s.RoomOut,
+        body=s.RoomEditIn,
+        allow=STAFF_OR_KEY,
+        errors=(403, 404, 409, 422),
+        description="Title and cover until the room ends (409 room_ended); scheduled_at while "
+        "it is scheduled (409 room_not_scheduled).",
+    ),
+    Endpoint(
+        "POST",
+        f"{R}/start",
+        start_room,
+        "Open the room without video (e.g. a chat-only warm-up)",
+        "rooms",
+        response=s.RoomOut,
+        allow=STAFF_OR_KEY,
+        errors=(403, 404, 409),
+        description="scheduled → live; a live room answers as it is; an ended room 409 "
+        "room_ended (a room never goes back). A WHIP publish does the same.",
+    ),
+    Endpoint(
+        "POST",
+        f"{R}/end",
+        end_room,
+        "End the room",
+        "rooms",
+        response=s.RoomOut,
+        allow=STAFF_OR_KEY,
+        errors=(403, 404),
+        description="Idempotent: an ended room answers as it ended. `ended_reason` is host "
+        "(a staff session) or api (an API key); a room whose publisher stays away longer than "
+        "the grace period (LIFEACCOUNT_LIVE_GRACE_S) ends on its own with publisher_gone.",
+    ),
+    Endpoint(
+        "POST",
+        f"{R}/stream-key",
+        rotate_stream_key,
+        "Rotate the room's stream key",
+        "rooms",
+        response=s.RoomOut,
+        allow=STAFF_OR_KEY,
+        errors=(403, 404, 409),
+        description="The answer carries the new `stream_key`, shown this once; the old key "
+        "stops working at once. An ended room answers 409 room_ended.",
+    ),
+]

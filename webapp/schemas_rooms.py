@@ -1,0 +1,88 @@
+"""Request and response bodies of live rooms (DESIGN §8). The domain checks what a schema cannot
+state (a schedule ahead but within a year, a cover upload of the room's account) and names the
+field at fault; these models pin the shape."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from content.uploads import MAX_URL
+from live.rooms import MAX_TITLE
+from webapp.schemas import In, Out, PageQuery
+
+Title = Annotated[str, Field(min_length=1, max_length=MAX_TITLE, examples=["新品直播"])]
+Cover = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=MAX_URL,
+        description="an http(s) URL, or the id of a complete image upload of the account",
+    ),
+]
+Time = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=40,
+        description="RFC 3339 with its offset; ahead, at most a year",
+        json_schema_extra={"format": "date-time"},
+        examples=["2026-12-01T12:00:00Z"],
+    ),
+]
+RoomState = Literal["scheduled", "live", "ended"]
+
+
+class RoomIn(In):
+    title: Title
+    cover: Cover | None = None
+    scheduled_at: Time | None = None
+
+
+class RoomEditIn(In):
+    """Only the fields sent change; ``null`` clears a cover or a time."""
+
+    title: Title | None = None
+    cover: Cover | None = Field(None, description="until the room ends")
+    scheduled_at: Time | None = Field(None, description="while the room is scheduled")
+
+
+class RoomOut(Out):
+    id: str
+    account_id: str
+    state: RoomState
+    title: str
+    cover: str | None = Field(description="as set: a URL or an image upload id")
+    cover_url: str | None = Field(
+        description="the cover's URL (an upload's once it is resized), for pages and cards"
+    )
+    scheduled_at: str | None
+    started_at: str | None
+    ended_at: str | None
+    ended_reason: Literal["host", "api", "publisher_gone"] | None
+    replay_content_id: str | None = Field(description="the replay video, once processed")
+    peak_viewers: int
+    publisher_gone_at: str | None = Field(
+        description="while live: when the publisher left; the room ends if it is not back "
+        "within the grace period"
+    )
+    whip_url: str = Field(description="WHIP ingest (RFC 9725); Bearer <stream key>")
+    whep_url: str = Field(description="WHEP playback; a few seats per room")
+    hls_url: str = Field(description="HLS playback, for everyone")
+    channel_url: str = Field(description="the room channel websocket (DESIGN §5)")
+    url: str = Field(description="the room's page, /r/{id}")
+    created_at: str
+    stream_key: str | None = Field(
+        None,
+        description="only in the answers that create the room or rotate its key: shown once",
+    )
+
+
+class RoomPageOut(Out):
+    items: list[RoomOut]
+    next_cursor: str | None
+
+
+class RoomQuery(PageQuery):
+    state: RoomState | None = Field(None, description="only rooms in this state")
