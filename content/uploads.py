@@ -457,3 +457,43 @@ async def usable_upload(store: DocumentStore, upload_id: str, *, account_id: str
             field="upload_id",
         )
     return Upload.from_doc(doc)
+
+
+async def adopt_file(
+    store: DocumentStore,
+    blobs: BlobStore,
+    source_key: str,
+    *,
+    account_id: str,
+    created_by: str,
+    filename: str,
+    now: datetime,
+) -> Upload:
+    """Make a finished blob of the platform's own (a live's recording) a complete upload of
+    ``account_id``, as if it had been sent through tus, so the content pipeline takes it like
+    any upload: probed in a child process, transcoded, published."""
+    upload_id = new_id("upl")
+    blob = f"uploads/{upload_id}"
+    await blobs.move(source_key, blob)
+    size = await asyncio.to_thread(lambda: blobs.path(blob).stat().st_size)
+    doc: dict[str, Any] = {
+        "id": upload_id,
+        "account_id": account_id,
+        "created_by": created_by,
+        "length": size,
+        "offset": size,
+        "metadata": [["filename", filename]],
+        "state": State.COMPLETE.value,
+        "blob": blob,
+        "verified_bytes": 0,
+        "sha256": await blobs.digest(blob),
+        "created_at": rfc3339(now),
+        "completed_at": rfc3339(now),
+        "expires_at": rfc3339(now + TTL),
+    }
+    try:
+        await store.collection(UPLOADS).insert(doc)
+    except BaseException:
+        await blobs.move(blob, source_key)  # leave the recording where it was found
+        raise
+    return Upload.from_doc(doc)

@@ -162,8 +162,10 @@ async def start_room(call: Call) -> s.RoomOut:
 async def end_room(call: Call) -> s.RoomOut:
     room = await _hosted(call)
     reason = EndReason.API if call.caller.kind is Kind.API_KEY else EndReason.HOST
-    ended = await rooms.end_room(call.services.store, room.id, reason=reason, now=call.now)
-    return await one_out(call, ended)
+    await rooms.end_room(call.services.store, room.id, reason=reason, now=call.now)
+    # This process's media for the room, if any, goes now; the recording becomes the replay.
+    await call.services.live.close(room.id)
+    return await one_out(call, await rooms.get_room(call.services.store, room.id))
 
 
 async def rotate_stream_key(call: Call) -> s.RoomOut:

@@ -40,6 +40,7 @@ from webapp import (
     api_contents,
     api_discover,
     api_editorial,
+    api_live,
     api_moderation,
     api_points,
     api_rooms,
@@ -57,6 +58,7 @@ from webapp.api import Endpoint, routes
 from webapp.context import Services
 from webapp.headers import SecurityHeaders
 from webapp.idempotency import IdempotencyKeys
+from webapp.live import LiveRooms
 from webapp.problems import bad_request, problem_response
 from webapp.schemas import HealthOut
 from webapp.settings import Settings
@@ -127,6 +129,8 @@ async def open_services(settings: Settings, now: Callable[[], datetime] = utc_no
     search = open_search(store)
     await search.ensure()
     broker = open_broker(settings.broker)
+    jobs_queue = jobs.JobQueue(store, owner=jobs.default_owner(), now=now)
+    pipeline = video_pipeline(store, settings, now)
     services = Services(
         settings=settings,
         store=store,
@@ -139,10 +143,18 @@ async def open_services(settings: Settings, now: Callable[[], datetime] = utc_no
         secret=settings.secret.encode(),
         now=now,
         idempotency=IdempotencyKeys(store, now),
-        jobs=jobs.JobQueue(store, owner=jobs.default_owner(), now=now),
-        pipeline=video_pipeline(store, settings, now),
+        jobs=jobs_queue,
+        pipeline=pipeline,
         images=image_pipeline(store, settings, now),
         search=search,
+        live=LiveRooms(
+            store,
+            api_uploads.blob_store(settings),
+            jobs_queue,
+            pipeline,
+            now,
+            max_seats=settings.live_seats,
+        ),
     )
     try:
         services.ffmpeg = await check_ffmpeg()
@@ -228,11 +240,14 @@ def create_app(
                 every_s=settings.schedule_every_s,
                 stop=unscheduled,
                 live_grace_s=settings.live_grace_s,
+                # Rooms ended by the grace period (or another process) let their media go.
+                after_tick=services.live.settle,
             )
         )
         try:
             yield
         finally:
+            await services.live.shutdown()  # publishers go; their rooms start the grace period
             await worker.stop()  # running jobs go back to the queue before the store closes
             await working
             unscheduled.set()
@@ -255,6 +270,7 @@ def create_app(
             *api_uploads.routes(),
             *pages.routes(),
             *api_commerce.routes(),
+            *api_live.routes(),
             *vendor.routes(),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
             # Only the transcoded outputs are public; raw uploads under the same root are not.

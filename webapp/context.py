@@ -14,6 +14,7 @@ from store.broker import Broker
 from store.port import DocumentStore
 from store.search import SearchIndex
 from webapp.idempotency import IdempotencyKeys
+from webapp.live import LiveRooms
 from webapp.settings import Settings
 from webapp.throttle import FailureThrottle
 
@@ -31,6 +32,7 @@ class Services:
     pipeline: VideoPipeline
     images: ImagePipeline
     search: SearchIndex
+    live: LiveRooms
     ffmpeg: ToolCheck | None = None
     # Failed logins: a few per email, more per client address (offices share one).
     email_throttle: FailureThrottle = field(default_factory=lambda: FailureThrottle(10, 900))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from content.contents import Content
@@ -44,6 +44,7 @@ async def run_forever(
     every_s: float,
     stop: asyncio.Event,
     live_grace_s: float | None = None,
+    after_tick: Callable[[], Awaitable[object]] | None = None,
 ) -> None:
     """Publish what is due, then again every ``every_s`` seconds, until ``stop`` is set; a
     failed pass is logged and tried again at the next tick. The first pass runs at once, so
@@ -68,5 +69,10 @@ async def run_forever(
                     log.info("ended %d live rooms their publisher left", len(ended))
             except Exception:
                 log.exception("ending abandoned rooms failed; retrying in %s s", every_s)
+        if after_tick is not None:
+            try:
+                await after_tick()
+            except Exception:
+                log.exception("the scheduler's after-tick work failed; retrying in %s s", every_s)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), every_s)

@@ -39,6 +39,7 @@ class Settings:
     # A live room whose publisher has been gone this long ends (issue 5); the sweep runs on
     # the schedule above, so it ends within live_grace_s + schedule_every_s.
     live_grace_s: int = 30
+    live_seats: int = 4  # WebRTC (WHEP) viewers per room; everyone else watches HLS
 
     @classmethod
     def load(

@@ -1,0 +1,146 @@
+"""The live media engines of this process, one per live room, tied to the rooms domain.
+
+DESIGN §3: aiortc in-process takes WHIP in and gives a few WHEP seats out, ffmpeg turns the
+room into HLS. This registry makes a room's :class:`media.whip.LiveIngest` on its first publish,
+tells the domain when the publisher goes (``live.rooms.publisher_gone``: the grace period
+starts) or comes back, and when the room has ended (by the host, the API or the grace period)
+stops the engine and turns the recording into the room's replay: the MP4 becomes a complete
+upload of the account, a video content is made of it and published, and the content pipeline
+transcodes it like any upload, so the replay is probed in a child process first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from content.contents import create_content
+from content.pipeline import VideoPipeline
+from content.publishing import publish
+from content.uploads import adopt_file
+from live import rooms
+from media.blobs import BlobStore
+from media.jobs import JobQueue
+from media.webrtc import EndReason
+from media.whip import LiveIngest
+from store.port import DocumentStore
+
+log = logging.getLogger("lifeaccount.live")
+REPLAY_SUFFIX = " · 回放"
+
+
+@dataclass
+class LiveRooms:
+    store: DocumentStore
+    blobs: BlobStore
+    jobs: JobQueue
+    pipeline: VideoPipeline
+    now: Callable[[], datetime]
+    max_seats: int = 4
+    engines: dict[str, LiveIngest] = field(default_factory=dict)
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    _closing: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+
+    def engine(self, room_id: str) -> LiveIngest | None:
+        return self.engines.get(room_id)
+
+    def open(self, room_id: str) -> LiveIngest:
+        """The room's engine, made on first use."""
+        found = self.engines.get(room_id)
+        if found is not None:
+            return found
+        base = f"live/{room_id}"
+        made = LiveIngest(
+            room_id,
+            hls_dir=self.blobs.path(f"{base}/hls"),
+            rec_dir=self.blobs.path(f"{base}/rec"),
+            max_seats=self.max_seats,
+            on_publisher_gone=lambda reason: self._spawn(self._gone(room_id, reason)),
+        )
+        self.engines[room_id] = made
+        return made
+
+    async def _gone(self, room_id: str, reason: EndReason) -> None:
+        try:
+            await rooms.publisher_gone(self.store, room_id, at=self.now())
+        except Exception:
+            log.exception("room %s: recording that its publisher left (%s) failed", room_id, reason)
+
+    def _spawn(self, work: Coroutine[object, object, None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def close(self, room_id: str) -> None:
+        """The room has ended: let the engine go and make its recording the replay. Safe to
+        call twice; the second waits for the first."""
+        running = self._closing.get(room_id)
+        if running is None:
+            running = asyncio.ensure_future(self._close(room_id))
+            self._closing[room_id] = running
+        await asyncio.shield(running)
+
+    async def _close(self, room_id: str) -> None:
+        engine = self.engines.get(room_id)
+        if engine is None:
+            return
+        try:
+            await engine.stop()
+            recording = await engine.finish_recording()
+            if recording is not None:
+                await self._replay(room_id, recording.name)
+        except Exception:
+            log.exception("room %s: closing its live media failed", room_id)
+        finally:
+            self.engines.pop(room_id, None)
+
+    async def _replay(self, room_id: str, filename: str) -> None:
+        room = await rooms.get_room(self.store, room_id)
+        now = self.now()
+        upload = await adopt_file(
+            self.store,
+            self.blobs,
+            f"live/{room_id}/rec/{filename}",
+            account_id=room.account_id,
+            created_by=f"room:{room_id}",
+            filename=f"{room_id}.mp4",
+            now=now,
+        )
+        title = (room.title[: 60 - len(REPLAY_SUFFIX)] + REPLAY_SUFFIX).strip()
+        content = await create_content(
+            self.store,
+            room.account_id,
+            {"kind": "video", "title": title, "upload_id": upload.id},
+            now=now,
+        )
+        await self.pipeline.enqueue(self.jobs, content_id=content.id, upload_id=upload.id)
+        await publish(self.store, content.id, policy=self.pipeline.policy, now=now)
+        await rooms.set_replay(self.store, room_id, content.id)
+        log.info("room %s: its recording is content %s (processing)", room_id, content.id)
+
+    async def settle(self) -> int:
+        """Close the engines of rooms that ended elsewhere (the grace sweep, another process's
+        API call); returns how many."""
+        closed = 0
+        for room_id in list(self.engines):
+            room = await rooms.get_room(self.store, room_id)
+            if room.state is rooms.State.ENDED:
+                await self.close(room_id)
+                closed += 1
+        return closed
+
+    async def shutdown(self) -> None:
+        """The process is stopping: publishers are let go and their rooms start their grace
+        period (a restart within it carries on); nothing is ended here."""
+        for room_id, engine in list(self.engines.items()):
+            try:
+                await engine.stop()
+                await rooms.publisher_gone(self.store, room_id, at=self.now())
+            except Exception:
+                log.exception("room %s: stopping its live media failed", room_id)
+        self.engines.clear()
+        for task in list(self._tasks):
+            task.cancel()
