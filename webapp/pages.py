@@ -25,12 +25,12 @@ from content.contents import account_feed, get_public_content
 from content.conversions import content_stats
 from content.images import images_of
 from content.links import ServiceLink
-from live.rooms import State, get_room
+from live.rooms import State, account_rooms, create_room, get_room
 from store.port import InvalidCursorError
 from webapp import console_review, content_view, room_view
 from webapp.api import base_url
 from webapp.api_commerce import click_url
-from webapp.api_rooms import cover_url, room_urls
+from webapp.api_rooms import HOST_ROLES, cover_url, room_urls
 from webapp.auth import (
     ANONYMOUS,
     SESSION_COOKIE,
@@ -222,6 +222,8 @@ async def console(request: Request) -> Response:
             error = "The form expired; please submit it again."
         elif form.get("action") in console_review.ACTIONS:
             notice, error = await console_review.act(services, membership, form)
+        elif form.get("action") == "create_room":
+            notice, error = await _create_room(services, membership, form)
         elif membership.role is not Role.OWNER:
             error = "Only an owner can change keys and staff."
         else:
@@ -248,10 +250,41 @@ async def console(request: Request) -> Response:
         people=await staff.account_staff(services.store, account.id),
         invitations=await staff.invitations(services.store, account.id) if is_owner else [],
         review=await console_review.section(services, membership),
+        rooms=(await account_rooms(services.store, account.id, limit=10, cursor=None)).items,
+        hosts=membership.role in HOST_ROLES,
         notice=notice,
         error=error,
         base=base_url(request, services.settings.base_url),
     )
+
+
+def _utc(value: str) -> str | None:
+    if not value:
+        return None
+    return value + ":00Z" if len(value) == 16 and value[10] == "T" else value
+
+
+async def _create_room(
+    services: Services, membership: staff.Membership, form: dict[str, str]
+) -> tuple[str | None, str | None]:
+    """Schedule a room from the console; its stream key (for OBS) is shown this once."""
+    if membership.role not in HOST_ROLES:
+        return None, "Only an owner, an editor or a host can schedule a live."
+    try:
+        room = await create_room(
+            services.store,
+            membership.account_id,
+            title=form.get("title", ""),
+            # A datetime-local field sends "2026-12-01T20:00": the form says it is UTC.
+            scheduled_at=_utc(form.get("scheduled_at", "")),
+            now=services.now(),
+        )
+    except DomainError as exc:
+        return None, exc.detail
+    return (
+        f"Room “{room.title}” is scheduled. Its stream key for OBS or another WHIP encoder "
+        f"(shown once, copy it now): {room.stream_key}"
+    ), None
 
 
 async def _console_action(
@@ -353,6 +386,31 @@ async def content_page(request: Request) -> Response:
     )
 
 
+async def host_page(request: Request) -> Response:
+    """The host's page for a room: camera and microphone, preview, go live over WHIP (with the
+    staff session), a live timer and an end button (``static/host.js`` does the work)."""
+    services = _services(request)
+    session = await _session(request)
+    room_id = request.path_params["room_id"]
+    if session is None:
+        return RedirectResponse(f"/login?next=/console/rooms/{room_id}/host", status_code=303)
+    try:
+        room = await get_room(services.store, room_id)
+    except NotFound:
+        return render(request, "not_found.html", 404, what="such room")
+    role = await staff.role_of(services.store, room.account_id, session.staff.id)
+    if role not in HOST_ROLES:
+        return render(request, "not_found.html", 404, what="such room")
+    base = base_url(request, services.settings.base_url)
+    return render(
+        request,
+        "host.html",
+        room=room,
+        session=session,
+        whip_url=room_urls(base, room.id)["whip_url"],
+    )
+
+
 async def room_page(request: Request) -> Response:
     """A room's public page: a countdown while scheduled, the player while live, the replay
     link once ended (when the replay is published); OpenGraph for link previews."""
@@ -436,5 +494,6 @@ def routes() -> list[Route]:
         Route("/@{handle}", account_page, methods=["GET"]),
         Route("/c/{content_id}", content_page, methods=["GET"]),
         Route("/r/{room_id}", room_page, methods=["GET"]),
+        Route("/console/rooms/{room_id}/host", host_page, methods=["GET"]),
         Route("/console/upload", upload_page, methods=["GET"]),
     ]

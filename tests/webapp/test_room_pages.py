@@ -5,6 +5,7 @@ previews, and no inline script anywhere (the pages' CSP)."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -16,7 +17,7 @@ from content.publishing import media_ready, publish
 from content.sensitive import ReviewPolicy
 from live import rooms
 from store.clock import rfc3339, utc_now
-from tests.conftest import Brand
+from tests.conftest import Brand, sign_up
 from tests.webapp.test_content_pages import HOSTILE, Page, assert_no_inline_script, services
 
 BASE = "http://testserver"
@@ -56,7 +57,8 @@ async def test_a_scheduled_room_counts_down_with_opengraph(
     assert page.meta["og:type"] == "video.other"
     assert page.meta["og:image"] == "https://cdn.example/c.jpg"
     assert page.meta["og:description"].endswith(f"Live at {at[:16].replace('T', ' ')} UTC")
-    assert [a["src"] for a, _ in page.scripts] == ["/static/countdown.js"]
+    # The countdown, and the state poll that reloads the page when the room goes live.
+    assert [a["src"] for a, _ in page.scripts] == ["/static/countdown.js", "/static/room.js"]
     assert_no_inline_script(page)
     assert page.find("video", id="live-player") == []
     js = await client.get("/static/countdown.js")
@@ -135,3 +137,40 @@ async def test_a_hostile_title_is_text_and_an_unknown_room_is_404(
     assert_no_inline_script(page)
     missing = await client.get("/r/room_nope")
     assert missing.status_code == 404 and "no such room" in missing.text
+
+
+async def test_the_console_schedules_a_room_and_only_its_hosts_open_the_host_page(
+    client: httpx.AsyncClient, brand: Brand
+) -> None:
+    page = f"/console?account={brand.account_id}"
+    client.cookies = brand.cookies
+    r = await client.post(
+        page,
+        data={
+            "csrf_token": brand.csrf_token,
+            "action": "create_room",
+            "title": "周末直播",
+            "scheduled_at": (utc_now() + timedelta(days=3)).strftime("%Y-%m-%dT%H:%M"),
+        },
+    )
+    assert r.status_code == 200, r.text
+    key = re.search(r"copy it now\): (lsk_\S+?)<", r.text)
+    assert key is not None
+    rooms = (await client.get(f"/api/v1/accounts/{brand.account_id}/rooms")).json()["items"]
+    [room] = [x for x in rooms if x["title"] == "周末直播"]
+    assert room["scheduled_at"].endswith(":00.000Z")  # the form's minute, in UTC
+    client.cookies = brand.cookies
+    listed = await client.get(page)
+    assert f'href="/console/rooms/{room["id"]}/host"' in listed.text
+    client.cookies = brand.cookies
+    host = await client.get(f"/console/rooms/{room['id']}/host")
+    assert host.status_code == 200
+    assert f'data-whip-url="http://testserver/whip/{room["id"]}"' in host.text
+    assert f'data-csrf-token="{brand.csrf_token}"' in host.text
+    client.cookies.clear()
+    anonymous = await client.get(f"/console/rooms/{room['id']}/host")
+    assert anonymous.status_code == 303 and anonymous.headers["location"].startswith("/login")
+    # Another account's staff do not learn the room exists.
+    other = await sign_up(client)
+    client.cookies = other.cookies
+    assert (await client.get(f"/console/rooms/{room['id']}/host")).status_code == 404
