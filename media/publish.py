@@ -18,8 +18,6 @@ import asyncio
 import contextlib
 import secrets
 import signal
-import socket
-import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -43,6 +41,7 @@ from media.live_ffmpeg import (
     live_command,
     session_sdp,
 )
+from media.ports import free_port_pair, udp_ports_bound
 from media.rtp_tap import RtpTap, TapPlan
 from media.webrtc import SENDING, BadOffer, EndReason, Offer, answer, new_peer, watch
 
@@ -50,7 +49,6 @@ from media.webrtc import SENDING, BadOffer, EndReason, Offer, answer, new_peer, 
 # comes; VP8 is what some browsers prefer and is encoded to H.264 by ffmpeg.
 VIDEO_CODECS = ("H264", "VP8")
 STDERR_LINES = 20
-PORT_TRIES = 50
 LISTEN_POLL_S = 0.01
 
 
@@ -138,13 +136,13 @@ class PublishSession:
             plans = self._plan()
             await self._spawn()
             await self._wait_listening()
+            loop = asyncio.get_running_loop()
+            self._udp, _ = await loop.create_datagram_endpoint(
+                asyncio.DatagramProtocol, local_addr=(LOCALHOST, 0)
+            )
         except BaseException:
             await self.close(EndReason.FAILED, notify=False)
             raise
-        loop = asyncio.get_running_loop()
-        self._udp, _ = await loop.create_datagram_endpoint(
-            asyncio.DatagramProtocol, local_addr=(LOCALHOST, 0)
-        )
         copying = copies_video(self.streams)
         has_audio = any(s.kind == "audio" for s in self.streams)
         for tap, plan in plans:
@@ -237,7 +235,7 @@ class PublishSession:
                 and c.payloadType is not None
                 and c.parameters.get("apt") in same
             )
-            port = _free_port_pair()
+            port = free_port_pair()
             streams.append(
                 RtpStream(
                     kind=m.kind,
@@ -278,7 +276,7 @@ class PublishSession:
         wanted = {p for s in self.streams for p in (s.port, s.port + 1)}
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._timeouts.listen_s
-        while not wanted <= _bound_udp_ports():
+        while not wanted <= udp_ports_bound():
             proc = self._proc
             if proc is None or proc.returncode is not None:
                 raise EncoderError("ffmpeg exited before it was ready", self.stderr_tail)
@@ -328,13 +326,15 @@ class PublishSession:
         proc = self._proc
         if proc is None:
             return
-        # The BYEs end ffmpeg's input and it finishes its outputs. Should they not, SIGKILL,
-        # not SIGTERM: ffmpeg waiting for packets ignores one SIGTERM, and a second aborts
-        # it mid-write (seen leaving an empty playlist), while a killed ffmpeg leaves the
-        # last playlist it renamed into place and a part that is whole up to its last packet.
-        try:
-            await asyncio.wait_for(asyncio.shield(proc.wait()), self._timeouts.bye_s)
-        except TimeoutError:
+        # The BYEs end ffmpeg's input and it finishes its outputs. Should they not (or were
+        # none sent: the session failed while starting), SIGKILL, not SIGTERM: ffmpeg
+        # waiting for packets ignores one SIGTERM, a second aborts it mid-write (seen leaving
+        # an empty playlist), while a killed ffmpeg leaves the last playlist it renamed into
+        # place and a part that is whole up to its last packet.
+        if self._udp is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(proc.wait()), self._timeouts.bye_s)
+        if proc.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 proc.send_signal(signal.SIGKILL)
             await proc.wait()
@@ -352,48 +352,3 @@ def _preferred(kind: str, video: str | None) -> list[RTCRtpCodecCapability]:
         return [c for c in codecs if c.mimeType.lower() == "audio/opus"]
     wanted = {f"video/{(video or '').lower()}", "video/rtx"}
     return [c for c in codecs if c.mimeType.lower() in wanted]
-
-
-def _free_port_pair() -> int:
-    """An even UDP port on 127.0.0.1 whose odd neighbour is free too, for ffmpeg to bind.
-
-    ffmpeg binds them itself a moment later, so another process could take one in between;
-    then ffmpeg fails to start and the publisher is told (ENCODER_FAILED) and reconnects.
-    """
-    for _ in range(PORT_TRIES):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as rtp:
-            rtp.bind((LOCALHOST, 0))
-            port = rtp.getsockname()[1]
-            if port % 2 or port >= 65535:
-                continue
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as rtcp:
-                try:
-                    rtcp.bind((LOCALHOST, port + 1))
-                except OSError:
-                    continue
-                return int(port)
-    raise OSError("no free pair of UDP ports on 127.0.0.1")
-
-
-def bound_udp_ports(proc_net_udp: str, address: str = LOCALHOST) -> set[int]:
-    """The UDP ports bound on ``address`` according to a ``/proc/net/udp`` table."""
-    packed = socket.inet_aton(address)
-    # The kernel prints the address as a number in host byte order.
-    wanted = (packed[::-1] if sys.byteorder == "little" else packed).hex().upper()
-    ports = set()
-    for line in proc_net_udp.splitlines()[1:]:
-        fields = line.split()
-        if len(fields) > 1 and ":" in fields[1]:
-            host, _, port = fields[1].partition(":")
-            if host.upper() == wanted:
-                ports.add(int(port, 16))
-    return ports
-
-
-def _bound_udp_ports() -> set[int]:
-    try:
-        with open("/proc/net/udp") as table:
-            return bound_udp_ports(table.read())
-    except OSError:
-        # Not Linux: nothing to read, so no wait (the first keyframe may be missed).
-        return set(range(65536))

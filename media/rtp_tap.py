@@ -108,7 +108,6 @@ class RtpTap:
         self.media_ssrc: int | None = None
         self.packets = 0
         self.keyframe_requests = 0
-        self.first_packet = asyncio.Event()
         self.first_at: float | None = None  # loop time of the first packet sent to ffmpeg
         self._plan: TapPlan | None = None
         self._transport: asyncio.DatagramTransport | None = None
@@ -186,7 +185,6 @@ class RtpTap:
         first = self.first_at is None
         if first:
             self.first_at = asyncio.get_running_loop().time()
-            self.first_packet.set()
         self.packets += 1
         self._send(data, rtcp=False)
         if self.kind != "video" or not media:

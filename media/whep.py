@@ -1,10 +1,11 @@
 """WHEP seats: a capped number of WebRTC viewers of one room.
 
-aiortc encodes the room's decoded frames again for every seat (DESIGN.md §3 measured 0.08 to
-0.18 of a core each), so a room has a few seats, for hosts, co-hosts and top tiers; everyone
-else watches HLS. A seat reads the room's :class:`~media.fanout.FrameFanout` of each kind,
-so it keeps playing across a publisher's reconnect, and it is freed when the viewer leaves
-(DELETE), its connection fails or closes, or it never connects.
+aiortc encodes the room's decoded frames again for every seat (DESIGN.md §3: 0.08 to 0.18 of
+a core each; about 0.2 at 720p30 on the 2-core machine), so a room has a few seats, for
+hosts, co-hosts and top tiers; everyone else watches HLS. A seat reads the room's
+:class:`~media.fanout.FrameFanout` of each kind, so it keeps playing across a publisher's
+reconnect, and it is freed when the viewer leaves (DELETE), its connection fails or closes,
+or it never connects.
 """
 
 from __future__ import annotations

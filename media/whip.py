@@ -8,7 +8,8 @@ One :class:`LiveIngest` per live room, made and wired by ``webapp``. What the ro
 - ``play(offer)`` / ``leave(seat_id)`` for WHEP; :class:`SeatsFull` (503 + Retry-After).
 - ``playlist``: the file ``GET /hls/{room}/index.m3u8`` serves, segments beside it.
 - ``finish_recording()`` after the live: one MP4 of every publish session, for the replay.
-- ``stop()`` when the room ends: the publisher and the seats are let go, the playlist ends.
+- ``stop()`` when the room ends: the publisher and the seats are let go, the playlist ends
+  (``stop(final=False)`` when only the server stops: the playlist stays live).
 
 The room logic hears ``on_publisher_gone(reason)`` (and can wait on ``publisher_gone``) to run
 its grace period; a publisher who reconnects in time is simply accepted again: a new ffmpeg
@@ -235,8 +236,13 @@ class LiveIngest:
             os.replace(partial, out)
             return out
 
-    async def stop(self) -> None:
-        """The room ended: let the publisher and the seats go and end the playlist."""
+    async def stop(self, *, final: bool = True) -> None:
+        """The room ended: let the publisher and the seats go and end the playlist.
+
+        With ``final=False`` (the server is stopping, the room is not) the playlist
+        stays live, so players keep polling it and a publisher who reconnects to the next
+        server process continues it (after a discontinuity, as on any reconnect).
+        """
         self._stopped = True
         async with self._lock:
             if self.session is not None:
@@ -244,7 +250,7 @@ class LiveIngest:
         await self.seats.close()
         for fanout in self.fanouts.values():
             fanout.end()
-        if self.playlist.is_file():
+        if final and self.playlist.is_file():
             ended = end_playlist(self.playlist.read_text())
             staged = self.playlist.with_name(PLAYLIST + ".end")
             staged.write_text(ended)

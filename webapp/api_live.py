@@ -18,6 +18,7 @@ segment), segments cached for an hour (their names never repeat within a room).
 
 from __future__ import annotations
 
+import logging
 import re
 
 from starlette.requests import Request
@@ -27,12 +28,13 @@ from starlette.routing import Route
 from accounts.errors import DomainError, Forbidden, NotFound, Unauthorized
 from live import rooms
 from media.webrtc import BadOffer
-from media.whip import IngestClosed, PublisherBusy, SeatsFull
+from media.whip import EncoderError, IngestClosed, PublisherBusy, SeatsFull
 from webapp.api_rooms import runs_rooms
 from webapp.auth import CSRF_HEADER, Kind, identify
 from webapp.context import Services
 from webapp.problems import Problem, problem_response
 
+log = logging.getLogger("lifeaccount.live")
 SDP = "application/sdp"
 MAX_SDP_BYTES = 64 * 1024
 HLS_FILE = re.compile(r"^[A-Za-z0-9_-]{1,64}\.(m3u8|ts|m4s|mp4)$")
@@ -126,6 +128,14 @@ async def whip(request: Request) -> Response:
             raise Problem(409, "publisher_busy", "Conflict", f"{exc}; end it first") from None
         except IngestClosed as exc:
             raise Problem(409, "room_ended", "Conflict", str(exc)) from None
+        except EncoderError as exc:
+            log.error("room %s: ffmpeg could not start: %s", room.id, exc)
+            raise Problem(
+                500,
+                "encoder_failed",
+                "Internal server error",
+                "the server could not start packaging this live; try again in a moment",
+            ) from None
         await rooms.go_live(services.store, room.id, now=services.now())
         await rooms.publisher_back(services.store, room.id)
     except (DomainError, Problem) as error:

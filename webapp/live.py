@@ -137,7 +137,9 @@ class LiveRooms:
         period (a restart within it carries on); nothing is ended here."""
         for room_id, engine in list(self.engines.items()):
             try:
-                await engine.stop()
+                # Not final: the playlist stays open, so a restart within the grace period
+                # carries the same room on (after a discontinuity).
+                await engine.stop(final=False)
                 await rooms.publisher_gone(self.store, room_id, at=self.now())
             except Exception:
                 log.exception("room %s: stopping its live media failed", room_id)

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
-
 from media.keyframes import KeyframeSchedule, h264_keyframe
-from media.publish import bound_udp_ports
 
 HZ = 90000
 FRAME = HZ // 30
@@ -98,13 +95,3 @@ def test_the_grid_may_start_before_the_first_video_packet() -> None:
     schedule = KeyframeSchedule(every_s=1.0)
     schedule.begin(10_000 - round(0.2 * HZ))
     assert frames(schedule, 10_000, 30, keyframes={0}) == [27]
-
-
-@pytest.mark.parametrize("byteorder_address", ["0100007F:9C40", "0100007F:9C41"])
-def test_bound_udp_ports_reads_the_kernel_table(byteorder_address: str) -> None:
-    table = (
-        "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid\n"
-        f"  1: {byteorder_address} 00000000:0000 07 00000000:00000000 00:00000000 00000000 0\n"
-        "  2: 00000000:14E9 00000000:0000 07 00000000:00000000 00:00000000 00000000 0\n"
-    )
-    assert bound_udp_ports(table) == {int(byteorder_address.split(":")[1], 16)}

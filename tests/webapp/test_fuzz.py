@@ -221,6 +221,8 @@ def _seed(http: asgi.ASGIClient) -> Target:
             "POST /api/v1/contents/{content_id}/approve": aimed("a held-word title"),
             "POST /api/v1/contents/{content_id}/reject": aimed("a held-word title"),
             "POST /api/v1/contents/{content_id}/archive": aimed("out"),
+            # Drafts of its own: the shared pool is deleted and archived by other operations.
+            "PATCH /api/v1/contents/{content_id}": aimed("editable", publish=False),
             # Rooms of their own, so that ending rooms leaves others to start and rotate,
             # and going live leaves scheduled ones to reschedule.
             "POST /api/v1/rooms/{room_id}/end": {"room_id": rooms(5)},
