@@ -68,6 +68,7 @@ def test_a_host_goes_live_from_the_page_and_viewers_watch_over_webrtc_and_hls(
         webrtc.goto(f"/r/{room['id']}")
         advancing(webrtc, "whep")
         screenshot(webrtc, "live-viewer-webrtc")
+        # The HLS viewer arrives before the first segment may exist: the page keeps asking.
         hls = viewers.new_page()
         hls.goto(f"/r/{room['id']}?player=hls")
         advancing(hls, "hls")

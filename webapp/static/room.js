@@ -63,6 +63,16 @@ function playHls(url) {
   video.srcObject = null;
   if (Hls && Hls.isSupported()) {
     const player = new Hls({ lowLatencyMode: true, liveSyncDurationCount: 2 });
+    player.on(Hls.Events.ERROR, (_event, data) => {
+      if (!data.fatal) return;
+      // A viewer who arrives in the first seconds of a live finds no playlist yet (404), and
+      // a network blip stops the loader: keep asking, the live is there in a moment.
+      if (data.type === Hls.ErrorTypes.NETWORK_ERROR) {
+        setTimeout(() => player.loadSource(url), 1000);
+      } else if (data.type === Hls.ErrorTypes.MEDIA_ERROR) {
+        player.recoverMediaError();
+      }
+    });
     player.loadSource(url);
     player.attachMedia(video);
     window.laPlayer = player;
