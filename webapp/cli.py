@@ -136,7 +136,15 @@ async def _work(settings: Settings) -> int:
         # Scheduled contents go out on time even while no `serve` runs.
         await asyncio.gather(
             worker.run_forever(stop),
-            scheduler.run_forever(store, utc_now, every_s=settings.schedule_every_s, stop=stop),
+            scheduler.run_forever(
+                store,
+                utc_now,
+                every_s=settings.schedule_every_s,
+                stop=stop,
+                # Rooms left by their publisher end even while no `serve` runs; a `serve` that
+                # does closes their media at its next tick (LiveRooms.settle).
+                live_grace_s=settings.live_grace_s,
+            ),
         )
     finally:
         await store.close()

@@ -20,6 +20,7 @@ from content import schema as content_schema
 from content.contents import Content, Status, create_content, get_content
 from content.publishing import publish
 from content.sensitive import ReviewPolicy
+from live import rooms
 from store.clock import rfc3339, utc_now
 from store.engines import open_store
 from store.port import DocumentStore
@@ -244,6 +245,16 @@ async def test_lifeaccount_worker_publishes_scheduled_contents(tmp_path: Path) -
                 headers=brand.key_headers,
             )
             assert r.json()["status"] == "scheduled"
+            # And a live room whose publisher left an hour ago: the worker ends it too.
+            room = await client.post(
+                f"/api/v1/accounts/{brand.account_id}/rooms",
+                json={"title": "断线的直播"},
+                headers=brand.key_headers,
+            )
+            room_id = room.json()["id"]
+            started = await client.post(f"/api/v1/rooms/{room_id}/start", headers=brand.key_headers)
+            assert started.json()["state"] == "live"
+            await rooms.publisher_gone(app.state.services.store, room_id, at=clock())
     env = {**lifeaccount_env(), "LIFEACCOUNT_SCHEDULE_EVERY_S": "1"}
     worker = await asyncio.create_subprocess_exec(
         str(LIFEACCOUNT),
@@ -265,6 +276,12 @@ async def test_lifeaccount_worker_publishes_scheduled_contents(tmp_path: Path) -
 
         await until(published, "the scheduled post published by the worker")
         assert (await get_content(store, content_id)).published_at == at
+
+        async def ended() -> bool:
+            return (await rooms.get_room(store, room_id)).state is rooms.State.ENDED
+
+        await until(ended, "the abandoned room ended by the worker")
+        assert (await rooms.get_room(store, room_id)).ended_reason is rooms.EndReason.PUBLISHER_GONE
     finally:
         await store.close()
         if worker.returncode is None:
