@@ -22,7 +22,7 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -237,6 +237,14 @@ def parse(argv: Sequence[str] | None) -> Options:
 
 def main(argv: Sequence[str] | None = None) -> int:
     opts = parse(argv)
+    return run_and_report("api", run(opts), asdict(opts))
+
+
+def run_and_report(
+    name: str, work: Coroutine[Any, Any, dict[str, Any]], opts: dict[str, Any]
+) -> int:
+    """Run a bench's coroutine on uvloop, print and save its report; the exit status is 1 if
+    any request failed or a check did not hold (130 when interrupted)."""
     facts = machine()
     loop_factory = None
     try:
@@ -247,14 +255,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         pass
     try:
         with asyncio.Runner(loop_factory=loop_factory) as runner:
-            ran = runner.run(run(opts))
+            ran = runner.run(work)
     except (KeyboardInterrupt, asyncio.CancelledError):
         print("interrupted; the servers were stopped", file=sys.stderr)
         return 130
-    out = report(asdict(opts), facts, ran)
+    out = report(opts, facts, ran)
     RESULTS.mkdir(exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = RESULTS / f"api-{stamp}.json"
+    path = RESULTS / f"{name}-{stamp}.json"
     path.write_text(json.dumps(out, indent=2, ensure_ascii=False) + "\n")
     print(f"wrote {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}")
     failed = any(r["errors"] for r in [*out["baseline"]["runs"], *out["scenarios"]])

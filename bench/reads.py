@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import random
 import signal
 import sys
@@ -25,16 +24,15 @@ import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import orjson
 
-from bench.api import PASSWORD, RESULTS, Options, cycling, fan_body, measure, request
+from bench.api import PASSWORD, Options, cycling, fan_body, measure, request, run_and_report
 from bench.httpload import LoadGenerator, fetch
-from bench.report import Measured, machine, report
+from bench.report import Measured
 from bench.servers import (
     FAST_HASHING,
     HOST,
@@ -277,28 +275,7 @@ def parse(argv: Sequence[str] | None) -> tuple[Options, Catalogue]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     opts, cat = parse(argv)
-    facts = machine()
-    loop_factory = None
-    try:
-        import uvloop
-
-        loop_factory = uvloop.new_event_loop
-    except ImportError:
-        pass
-    try:
-        with asyncio.Runner(loop_factory=loop_factory) as runner:
-            ran = runner.run(run(opts, cat))
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        print("interrupted; the servers were stopped", file=sys.stderr)
-        return 130
-    out = report(asdict(opts) | asdict(cat), facts, ran)
-    RESULTS.mkdir(exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = RESULTS / f"reads-{stamp}.json"
-    path.write_text(json.dumps(out, indent=2, ensure_ascii=False) + "\n")
-    print(f"wrote {path}")
-    failed = any(r["errors"] for r in [*out["baseline"]["runs"], *out["scenarios"]])
-    return 1 if failed or not all(c["ok"] for c in out["checks"].values()) else 0
+    return run_and_report("reads", run(opts, cat), asdict(opts) | asdict(cat))
 
 
 if __name__ == "__main__":

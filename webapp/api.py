@@ -217,7 +217,7 @@ async def authorize(
         caller.kind is Kind.STAFF
         and request.method not in SAFE_METHODS
         and Kind.ANONYMOUS in endpoint.allow
-        and not _csrf_ok(request, caller)
+        and not csrf_ok(request, caller)
     ):
         # A session cookie without its CSRF token carries no staff authority. Where anyone
         # may call (sign-up, log-in, accepting an invitation), the request goes on as an
@@ -241,7 +241,7 @@ async def authorize(
             field="Authorization",
         )
     if caller.kind is Kind.STAFF and request.method not in SAFE_METHODS:
-        if not _csrf_ok(request, caller):
+        if not csrf_ok(request, caller):
             raise Problem(
                 403,
                 "csrf_failed",
@@ -283,7 +283,7 @@ async def authorize(
     return caller
 
 
-def _csrf_ok(request: Request, caller: Caller) -> bool:
+def csrf_ok(request: Request, caller: Caller) -> bool:
     sent = request.headers.get(CSRF_HEADER)
     return bool(sent) and caller.csrf_token is not None and same(sent or "", caller.csrf_token)
 

@@ -38,7 +38,7 @@ from webapp.api import (
     base_url,
 )
 from webapp.api_commerce import service_links_out
-from webapp.auth import Kind
+from webapp.auth import Caller, Kind
 from webapp.schemas import PageQuery
 
 
@@ -129,15 +129,20 @@ def content_out(
     return out
 
 
-async def _works_for(call: Call, account_id: str, roles: frozenset[Role] = OWNER_EDITOR) -> bool:
-    """Whether the caller speaks for this account: its backend (API key), or its staff in one
+async def speaks_for(
+    store: DocumentStore, caller: Caller, account_id: str, roles: frozenset[Role]
+) -> bool:
+    """Whether ``caller`` speaks for this account: its backend (API key), or its staff in one
     of ``roles``."""
-    caller = call.caller
     if caller.kind is Kind.API_KEY:
         return caller.account_id == account_id
     if caller.kind is Kind.STAFF:
-        return await role_of(call.services.store, account_id, caller.id) in roles
+        return await role_of(store, account_id, caller.id) in roles
     return False
+
+
+async def _works_for(call: Call, account_id: str, roles: frozenset[Role] = OWNER_EDITOR) -> bool:
+    return await speaks_for(call.services.store, call.caller, account_id, roles)
 
 
 async def _editable(call: Call) -> Content:

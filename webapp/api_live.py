@@ -29,8 +29,9 @@ from accounts.errors import DomainError, Forbidden, NotFound, Unauthorized
 from live import rooms
 from media.webrtc import BadOffer
 from media.whip import EncoderError, IngestClosed, PublisherBusy, SeatsFull
+from webapp.api import csrf_ok
 from webapp.api_rooms import runs_rooms
-from webapp.auth import CSRF_HEADER, Kind, identify
+from webapp.auth import Kind, identify
 from webapp.context import Services
 from webapp.problems import Problem, problem_response
 
@@ -97,8 +98,7 @@ async def _publisher(request: Request, room_id: str) -> rooms.Room:
             code="stream_key_required",
             field="Authorization",
         )
-    sent = request.headers.get(CSRF_HEADER, "")
-    if not sent or caller.csrf_token is None or sent != caller.csrf_token:
+    if not csrf_ok(request, caller):
         raise Forbidden(
             "send the session's csrf_token in the X-CSRF-Token header", code="csrf_failed"
         )

@@ -11,13 +11,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from accounts.errors import Forbidden
-from accounts.staff import Role, role_of
+from accounts.staff import Role
 from content.images import Image, ImageState, images_of, start_image
 from live import rooms
 from live.rooms import EndReason, Room, State
 from store.port import DocumentStore
 from webapp import schemas_rooms as s
 from webapp.api import ACCOUNT_PATH, STAFF_OR_KEY, Call, Endpoint, base_url
+from webapp.api_contents import speaks_for
 from webapp.auth import Caller, Kind
 from webapp.content_view import absolute
 
@@ -96,11 +97,7 @@ async def _resize_cover(call: Call, room: Room) -> None:
 async def runs_rooms(store: DocumentStore, caller: Caller, account_id: str) -> bool:
     """Whether ``caller`` runs the account's rooms: its API key, or its staff as owner,
     editor or host (the WHIP route's session check, for the host page, is this too)."""
-    if caller.kind is Kind.API_KEY:
-        return caller.account_id == account_id
-    if caller.kind is Kind.STAFF:
-        return await role_of(store, account_id, caller.id) in HOST_ROLES
-    return False
+    return await speaks_for(store, caller, account_id, HOST_ROLES)
 
 
 async def _hosted(call: Call) -> Room:
