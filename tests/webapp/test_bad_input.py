@@ -113,7 +113,12 @@ class World:
             "fan": bearer(self.fan_token),
             "staff": {**staff_cookie, **a.staff_headers},
             "staff_no_csrf": staff_cookie,
-            "staff_bad_csrf": {**staff_cookie, "X-CSRF-Token": a.csrf_token[:-1] + "x"},
+            # Another last character, always: a token that already ended in "x" made this
+            # "bad" token the real one once in 64 runs.
+            "staff_bad_csrf": {
+                **staff_cookie,
+                "X-CSRF-Token": a.csrf_token[:-1] + ("y" if a.csrf_token.endswith("x") else "x"),
+            },
             "unknown_session": {"Cookie": "la_session=not-a-session"},
             "basic": {"Authorization": "Basic b3duZXI6cGFzc3dvcmQ="},
             "empty_bearer": {"Authorization": "Bearer "},
