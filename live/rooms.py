@@ -379,6 +379,18 @@ async def publisher_gone(store: DocumentStore, room_id: str, *, at: datetime) ->
     return Room.from_doc(gone) if gone else await get_room(store, room_id)
 
 
+async def publishers_lost(store: DocumentStore, *, at: datetime) -> list[str]:
+    """The process that holds the publishers starts (after a crash, or a stop): no publisher
+    is connected to it, so each live room still counted as connected lost its publisher
+    ``at``, and its grace period runs. Returns the ids of every live room."""
+    live = store.collection(ROOMS)
+    await live.update_many(
+        {"state": State.LIVE.value, "publisher_gone_at": None},
+        {"$set": {"publisher_gone_at": rfc3339(at)}},
+    )
+    return [doc["id"] for doc in await live.find({"state": State.LIVE.value})]
+
+
 async def publisher_back(store: DocumentStore, room_id: str) -> Room:
     """A publisher is (again) on a live room, within the grace period: the room stays live.
     409 ``room_ended`` when the sweep ended it first, ``room_not_live`` before ``go_live``."""

@@ -174,7 +174,9 @@ def live_command(
         f"[f=hls:hls_time={settings.segment_s}:hls_list_size={settings.list_size}"
         f":hls_segment_type=mpegts:hls_flags={flags}]{os.fspath(playlist)}"
     )
-    argv += ["-f", "tee", f"{hls}|[f=mpegts]{os.fspath(part)}"]
+    # The part is written out packet by packet, so a server killed mid-live (the children
+    # die with it) leaves a recording that reaches as far as the playlist does.
+    argv += ["-f", "tee", f"{hls}|[f=mpegts:flush_packets=1]{os.fspath(part)}"]
     return argv
 
 

@@ -43,7 +43,7 @@ from media.live_ffmpeg import (
 )
 from media.ports import free_port_pair, udp_ports_bound
 from media.rtp_tap import RtpTap, TapPlan
-from media.webrtc import SENDING, BadOffer, EndReason, Offer, answer, new_peer, watch
+from media.webrtc import SENDING, BadOffer, EndReason, Ice, Offer, answer, new_peer, watch
 
 # Video codecs taken from a publisher, in order of preference: H.264 is copied into HLS as it
 # comes; VP8 is what some browsers prefer and is encoded to H.264 by ffmpeg.
@@ -94,6 +94,7 @@ class PublishSession:
         settings: LiveSettings,
         limits: ChildLimits,
         timeouts: SessionTimeouts,
+        ice: Ice,
     ) -> None:
         self.id = secrets.token_urlsafe(12)
         self.number = number
@@ -108,6 +109,7 @@ class PublishSession:
         self._ffmpeg = ffmpeg
         self._limits = limits
         self._timeouts = timeouts
+        self._ice = ice
         self._pc: RTCPeerConnection | None = None
         self._media = _Media()
         self._udp: asyncio.DatagramTransport | None = None
@@ -192,21 +194,27 @@ class PublishSession:
             if not choices:
                 raise BadOffer("the offer's video is neither H.264 nor VP8")
         for i, choice in enumerate(choices):
-            pc = new_peer()
+            pc = new_peer(self._ice)
             taps = []
             for kind in kinds:
                 transceiver = pc.addTransceiver(kind, direction="recvonly")
                 transceiver.setCodecPreferences(_preferred(kind, choice))
                 taps.append(RtpTap(transceiver.receiver, kind))
             try:
-                text = await answer(pc, offer)
+                text = await answer(pc, offer, self._ice)
             except BadOffer:
                 await pc.close()
                 # aiortc keeps only H.264 profiles it knows (constrained baseline, baseline,
                 # packetization-mode 1); an offer of other profiles may still offer VP8.
-                if i == len(choices) - 1:
-                    raise
-                continue
+                if i < len(choices) - 1:
+                    continue
+                if choice == "H264":
+                    raise BadOffer(
+                        "the offer's H.264 is not constrained baseline or baseline with "
+                        "packetization-mode 1, and it offers no VP8: set the encoder's H.264 "
+                        "profile to baseline"
+                    ) from None
+                raise
             self._media.taps = taps
             return pc, text
         raise AssertionError("unreachable")

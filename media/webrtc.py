@@ -1,21 +1,25 @@
 """The WebRTC edge that WHIP ingest and WHEP seats share: offers, peer connections, endings.
 
-Host candidates only (no STUN or TURN server is configured): the server answers with the
-addresses of its own interfaces, which a deployment behind NAT must make reachable (see the
-README on UDP ports). Every answer carries all of its candidates, since aiortc gathers them
-before it answers, so clients that do not trickle (OBS, most WHIP encoders) connect too; their
-own candidates come in the offer or are learnt from their first connectivity checks
-(peer-reflexive, RFC 8445 section 7.3.1.3).
+The server answers with host candidates: the addresses of its own interfaces, one UDP port
+per peer and interface from the system's ephemeral range. A deployment behind NAT says how it
+is reached (:class:`Ice`, README "Ports and UDP"): its public address for 1:1 NAT, which
+replaces the host candidates' addresses in every answer, or STUN servers, whose
+server-reflexive candidates are added. Every answer carries all of its candidates, since aiortc
+gathers them before it answers, so clients that do not trickle (OBS, most WHIP encoders)
+connect too; their own candidates come in the offer or are learnt from their first
+connectivity checks (peer-reflexive, RFC 8445 section 7.3.1.3).
 """
 
 from __future__ import annotations
 
 import asyncio
 import enum
+import ipaddress
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
 from aiortc import sdp as aiortc_sdp
 from aiortc.exceptions import InternalError, InvalidAccessError, InvalidStateError, OperationError
 
@@ -86,12 +90,73 @@ def parse_offer(text: str, *, sending: bool) -> Offer:
     return offer
 
 
-def new_peer() -> RTCPeerConnection:
-    return RTCPeerConnection(RTCConfiguration(iceServers=[]))
+# RFC 7064: stun:host[:port]; aioice takes one STUN server per connection.
+STUN_URL = re.compile(r"^stuns?:(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::(\d{1,5}))?$")
+# RFC 8839 section 5.1: candidate:<foundation> <component> <transport> <priority> <address>
+# <port> typ <type> …; the address is the fifth field.
+CANDIDATE = re.compile(r"^(a=candidate:\S+ \d+ \S+ \d+ )(\S+)( \d+ typ host\b.*)$")
 
 
-async def answer(pc: RTCPeerConnection, offer: Offer) -> str:
-    """Apply ``offer`` to ``pc`` and return the answer, candidates included."""
+@dataclass(frozen=True)
+class Ice:
+    """How peers reach this server: the public IPv4 address of a 1:1 NAT in front of it
+    (host candidates are announced with it), and a STUN server to learn it instead."""
+
+    public_ip: str = ""
+    stun: str = ""
+
+    @classmethod
+    def parse(cls, public_ip: str, stun: str) -> Ice:
+        """From the settings; ValueError names the setting that is wrong and why."""
+        public_ip, stun = public_ip.strip(), stun.strip()
+        if public_ip:
+            try:
+                address = ipaddress.ip_address(public_ip)
+            except ValueError:
+                raise ValueError(
+                    f"LIFEACCOUNT_WEBRTC_PUBLIC_IP must be an IP address, not {public_ip!r}"
+                ) from None
+            if address.version != 4:
+                raise ValueError("LIFEACCOUNT_WEBRTC_PUBLIC_IP must be an IPv4 address")
+        if stun:
+            match = STUN_URL.match(stun)
+            if match is None or (match.group(2) and not 0 < int(match.group(2)) < 65536):
+                raise ValueError(
+                    f"LIFEACCOUNT_WEBRTC_STUN_URL must look like stun:host:3478, not {stun!r}"
+                )
+        return cls(public_ip=public_ip, stun=stun)
+
+    def announce(self, sdp: str) -> str:
+        """``sdp`` with the address of every IPv4 host candidate (and of the ``c=`` lines that
+        name one) replaced by the public address; unchanged without one."""
+        if not self.public_ip:
+            return sdp
+        private: set[str] = set()
+        lines = sdp.split("\r\n")
+        for i, line in enumerate(lines):
+            match = CANDIDATE.match(line)
+            if match is None or ":" in match.group(2):
+                continue
+            private.add(match.group(2))
+            lines[i] = f"{match.group(1)}{self.public_ip}{match.group(3)}"
+        for i, line in enumerate(lines):
+            if line.startswith("c=IN IP4 ") and line.removeprefix("c=IN IP4 ") in private:
+                lines[i] = f"c=IN IP4 {self.public_ip}"
+        return "\r\n".join(lines)
+
+
+# No NAT, no STUN: the host candidates as they are (a server on a public address, or tests).
+DIRECT = Ice()
+
+
+def new_peer(ice: Ice) -> RTCPeerConnection:
+    servers = [RTCIceServer(urls=ice.stun)] if ice.stun else []
+    return RTCPeerConnection(RTCConfiguration(iceServers=servers))
+
+
+async def answer(pc: RTCPeerConnection, offer: Offer, ice: Ice) -> str:
+    """Apply ``offer`` to ``pc`` and return the answer, candidates included, as announced
+    by ``ice``."""
     try:
         await pc.setRemoteDescription(RTCSessionDescription(sdp=offer.sdp, type="offer"))
         await pc.setLocalDescription(await pc.createAnswer())
@@ -106,7 +171,7 @@ async def answer(pc: RTCPeerConnection, offer: Offer) -> str:
         InternalError,
     ) as exc:
         raise BadOffer(f"the offer cannot be answered: {exc}") from None
-    return str(pc.localDescription.sdp)
+    return ice.announce(str(pc.localDescription.sdp))
 
 
 def watch(

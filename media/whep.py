@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from aiortc import RTCPeerConnection
 
 from media.fanout import FanoutTrack, FrameFanout
-from media.webrtc import RECEIVING, EndReason, answer, new_peer, parse_offer, watch
+from media.webrtc import DIRECT, RECEIVING, EndReason, Ice, answer, new_peer, parse_offer, watch
 
 
 class SeatsFull(RuntimeError):
@@ -48,6 +48,7 @@ class Seats:
         max_seats: int,
         retry_after_s: int = 10,
         connect_timeout_s: float = 15.0,
+        ice: Ice = DIRECT,
     ) -> None:
         if max_seats < 0:
             raise ValueError("max_seats must be 0 or more")
@@ -55,6 +56,7 @@ class Seats:
         self.retry_after_s = retry_after_s
         self._fanouts = fanouts
         self._connect_timeout_s = connect_timeout_s
+        self._ice = ice
         self._seats: dict[str, _Seat] = {}
         self._tasks: set[asyncio.Task[bool]] = set()
         self._closed = False
@@ -77,13 +79,13 @@ class Seats:
             raise SeatsFull(self.max_seats, self.retry_after_s)
         seat_id = secrets.token_urlsafe(12)
         # Taken before the first await, so concurrent offers never exceed the cap.
-        seat = self._seats[seat_id] = _Seat(pc=new_peer())
+        seat = self._seats[seat_id] = _Seat(pc=new_peer(self._ice))
         try:
             for kind in offer.kinds(RECEIVING):
                 track = self._fanouts[kind].subscribe()
                 seat.tracks.append(track)
                 seat.pc.addTransceiver(track, direction="sendonly")
-            text = await answer(seat.pc, offer)
+            text = await answer(seat.pc, offer, self._ice)
         except BaseException:
             await self._release(seat_id, EndReason.FAILED)
             raise

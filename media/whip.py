@@ -41,7 +41,7 @@ from media.live_ffmpeg import (
 )
 from media.publish import EncoderError, PublishSession, SessionFiles, SessionTimeouts
 from media.tools import ffmpeg_path
-from media.webrtc import BadOffer, EndReason, parse_offer
+from media.webrtc import DIRECT, BadOffer, EndReason, Ice, parse_offer
 from media.whep import Seats, SeatsFull
 
 __all__ = [
@@ -111,6 +111,7 @@ class LiveIngest:
         timeouts: SessionTimeouts | None = None,
         on_publisher_gone: Callable[[EndReason], object] | None = None,
         seat_retry_after_s: int = 10,
+        ice: Ice = DIRECT,
     ) -> None:
         self.room_id = room_id
         self.hls_dir = Path(hls_dir)
@@ -120,6 +121,7 @@ class LiveIngest:
         self.limits = limits
         self.timeouts = timeouts or SessionTimeouts()
         self.on_publisher_gone = on_publisher_gone
+        self.ice = ice
         # Set while no publisher is on: the room logic's grace period waits on it.
         self.publisher_gone = asyncio.Event()
         self.publisher_gone.set()
@@ -129,6 +131,7 @@ class LiveIngest:
             max_seats=max_seats,
             retry_after_s=seat_retry_after_s,
             connect_timeout_s=self.timeouts.connect_s,
+            ice=ice,
         )
         self.session: PublishSession | None = None  # the current or the last one
         self.sessions = 0
@@ -184,6 +187,7 @@ class LiveIngest:
                 settings=self.settings,
                 limits=self.limits,
                 timeouts=self.timeouts,
+                ice=self.ice,
             )
             # Current before it starts: an ffmpeg that dies at once is this session's end.
             self.session = session

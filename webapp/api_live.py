@@ -80,16 +80,17 @@ async def _offer(request: Request) -> str:
         raise Problem(400, "bad_offer", "Bad offer", "the offer is not UTF-8 text") from None
 
 
-async def _publisher(request: Request, room_id: str) -> rooms.Room:
-    """The room, when the request may publish to it: its stream key, or a session of the
-    account's owner, editor or host with its CSRF token (the host page)."""
+async def _publisher(request: Request, room_id: str) -> tuple[rooms.Room, bool]:
+    """The room, when the request may publish to it, and whether by the stream key (rather
+    than a session of the account's owner, editor or host with its CSRF token: the host
+    page)."""
     services = _services(request)
     header = request.headers.get("authorization")
     if header is not None:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer":
             raise Unauthorized("use 'Authorization: Bearer <stream key>'", field="Authorization")
-        return await rooms.check_stream_key(services.store, room_id, token.strip())
+        return await rooms.check_stream_key(services.store, room_id, token.strip()), True
     room = await rooms.get_room(services.store, room_id)
     caller = await identify(request, services)
     if caller.kind is not Kind.STAFF:
@@ -106,7 +107,7 @@ async def _publisher(request: Request, room_id: str) -> rooms.Room:
         raise Forbidden(
             "only the account's owners, editors and hosts go live", code="role_required"
         )
-    return room
+    return room, False
 
 
 async def whip(request: Request) -> Response:
@@ -115,7 +116,7 @@ async def whip(request: Request) -> Response:
         return Response(status_code=204, headers={**CORS, "Accept-Post": SDP})
     services = _services(request)
     try:
-        room = await _publisher(request, room_id)
+        room, by_key = await _publisher(request, room_id)
         if room.state is rooms.State.ENDED:
             raise rooms.room_ended(room.id)
         offer = await _offer(request)
@@ -136,6 +137,8 @@ async def whip(request: Request) -> Response:
                 "Internal server error",
                 "the server could not start packaging this live; try again in a moment",
             ) from None
+        if by_key:
+            services.live.keyed(room.id, session_id)
         await rooms.go_live(services.store, room.id, now=services.now())
         await rooms.publisher_back(services.store, room.id)
     except (DomainError, Problem) as error:

@@ -168,6 +168,7 @@ async def end_room(call: Call) -> s.RoomOut:
 async def rotate_stream_key(call: Call) -> s.RoomOut:
     room = await _hosted(call)
     rotated = await rooms.rotate_stream_key(call.services.store, room.id, now=call.now)
+    await call.services.live.revoke_key(room.id)
     return await one_out(call, rotated)
 
 
@@ -258,6 +259,8 @@ ENDPOINTS: list[Endpoint] = [
         allow=STAFF_OR_KEY,
         errors=(403, 404, 409),
         description="The answer carries the new `stream_key`, shown this once; the old key "
-        "stops working at once. An ended room answers 409 room_ended.",
+        "stops working at once, and a publisher connected with it is let go (the room stays "
+        "live for the grace period, for it to come back with the new key; the host page's "
+        "session is not affected). An ended room answers 409 room_ended.",
     ),
 ]

@@ -154,6 +154,7 @@ async def open_services(settings: Settings, now: Callable[[], datetime] = utc_no
             pipeline,
             now,
             max_seats=settings.live_seats,
+            ice=settings.ice(),
         ),
     )
     try:
@@ -216,6 +217,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         services = await open_services(settings, now)
+        await services.live.recover()
         videos.mkdir(parents=True, exist_ok=True)
         images.mkdir(parents=True, exist_ok=True)
         # HLS playlists and fMP4 segments need their own types for players (RFC 8216 §4).

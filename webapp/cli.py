@@ -233,6 +233,7 @@ def _serve(settings: Settings) -> int:
         check_store(settings.store, settings.data_dir, synchronous=settings.sqlite_synchronous)
         check_broker(settings.broker)
         _check_schedule(settings)
+        settings.ice()
     except (SettingsError, EngineURLError) as exc:
         print(f"lifeaccount: {exc}", file=sys.stderr)
         return 2

@@ -24,7 +24,7 @@ from content.uploads import adopt_file
 from live import rooms
 from media.blobs import BlobStore
 from media.jobs import JobQueue
-from media.webrtc import EndReason
+from media.webrtc import EndReason, Ice
 from media.whip import LiveIngest
 from store.port import DocumentStore
 
@@ -40,8 +40,10 @@ class LiveRooms:
     pipeline: VideoPipeline
     now: Callable[[], datetime]
     max_seats: int = 4
+    ice: Ice = field(default_factory=Ice)
     engines: dict[str, LiveIngest] = field(default_factory=dict)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    _keyed: dict[str, str] = field(default_factory=dict)  # room → session by the stream key
     _closing: dict[str, asyncio.Task[None]] = field(default_factory=dict)
 
     def engine(self, room_id: str) -> LiveIngest | None:
@@ -58,10 +60,24 @@ class LiveRooms:
             hls_dir=self.blobs.path(f"{base}/hls"),
             rec_dir=self.blobs.path(f"{base}/rec"),
             max_seats=self.max_seats,
+            ice=self.ice,
             on_publisher_gone=lambda reason: self._spawn(self._gone(room_id, reason)),
         )
         self.engines[room_id] = made
         return made
+
+    def keyed(self, room_id: str, session_id: str) -> None:
+        """The room's publish session ``session_id`` came in with the stream key."""
+        self._keyed[room_id] = session_id
+
+    async def revoke_key(self, room_id: str) -> bool:
+        """The room's stream key was rotated: a publisher that came in with the old one is
+        let go (the grace period starts; it is back with the new key). True if one was."""
+        session_id = self._keyed.pop(room_id, None)
+        engine = self.engines.get(room_id)
+        if session_id is None or engine is None:
+            return False
+        return await engine.hang_up(session_id)
 
     async def _gone(self, room_id: str, reason: EndReason) -> None:
         try:
@@ -96,6 +112,7 @@ class LiveRooms:
             log.exception("room %s: closing its live media failed", room_id)
         finally:
             self.engines.pop(room_id, None)
+            self._keyed.pop(room_id, None)
 
     async def _replay(self, room_id: str, filename: str) -> None:
         room = await rooms.get_room(self.store, room_id)
@@ -120,6 +137,19 @@ class LiveRooms:
         await publish(self.store, content.id, policy=self.pipeline.policy, now=now)
         await rooms.set_replay(self.store, room_id, content.id)
         log.info("room %s: its recording is content %s (processing)", room_id, content.id)
+
+    async def recover(self) -> list[str]:
+        """At start: no publisher is connected to this new process, whatever the rooms say
+        after a crash, so their grace periods start now (``rooms.publishers_lost``). Each live
+        room gets its engine back, which finds the recording parts already on disk: a
+        publisher back in time continues them, and a room that ends keeps them in its replay.
+        Returns the ids of the live rooms."""
+        live = await rooms.publishers_lost(self.store, at=self.now())
+        for room_id in live:
+            self.open(room_id)
+        if live:
+            log.info("%d live room(s) wait for their publisher: %s", len(live), ", ".join(live))
+        return live
 
     async def settle(self) -> int:
         """Close the engines of rooms that ended elsewhere (the grace sweep, another process's

@@ -9,6 +9,8 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from media.webrtc import Ice
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -40,6 +42,17 @@ class Settings:
     # the schedule above, so it ends within live_grace_s + schedule_every_s.
     live_grace_s: int = 30
     live_seats: int = 4  # WebRTC (WHEP) viewers per room; everyone else watches HLS
+    # Behind a 1:1 NAT, the public IPv4 address WebRTC peers reach this host at; or a STUN
+    # server (stun:host:port) to learn it. README "Ports and UDP".
+    webrtc_public_ip: str = ""
+    webrtc_stun_url: str = ""
+
+    def ice(self) -> Ice:
+        """How WebRTC peers reach this host; SettingsError when a setting is malformed."""
+        try:
+            return Ice.parse(self.webrtc_public_ip, self.webrtc_stun_url)
+        except ValueError as exc:
+            raise SettingsError(str(exc)) from None
 
     @classmethod
     def load(

@@ -116,8 +116,9 @@ def _wait_healthy(server: Server, deadline: float) -> None:
     raise AssertionError(f"/healthz never answered 200 (last: {last})\n{server.log()}")
 
 
-def start_server(data_dir: Path) -> Server:
-    """Start ``lifeaccount serve --port 0`` on ``data_dir`` and wait until it is healthy."""
+def start_server(data_dir: Path, env: dict[str, str] | None = None) -> Server:
+    """Start ``lifeaccount serve --port 0`` on ``data_dir`` and wait until it is healthy;
+    ``env`` adds settings (``LIFEACCOUNT_*``) to the child's environment."""
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir.parent / f"{data_dir.name}-{uuid.uuid4().hex[:6]}.stderr.log"
     with log_path.open("w") as err:
@@ -135,7 +136,7 @@ def start_server(data_dir: Path) -> Server:
             stdout=subprocess.PIPE,
             stderr=err,
             text=True,
-            env=lifeaccount_env(),
+            env={**lifeaccount_env(), **(env or {})},
         )
     server = Server(data_dir, log_path, process)
     deadline = time.monotonic() + START_TIMEOUT_S
@@ -154,8 +155,8 @@ class Servers:
     def __init__(self) -> None:
         self.started: list[Server] = []
 
-    def start(self, data_dir: Path) -> Server:
-        running = start_server(data_dir)
+    def start(self, data_dir: Path, env: dict[str, str] | None = None) -> Server:
+        running = start_server(data_dir, env)
         self.started.append(running)
         return running
 

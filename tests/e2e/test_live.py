@@ -6,79 +6,25 @@ disturbing the publisher, and ending the room makes its recording a replay video
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 from urllib.parse import urljoin
 
 import httpx
 import pytest
 
-from media.tools import ffmpeg_path
-from tests.e2e.support import Owner, Server, sign_up_api
+from tests.e2e.live_support import (
+    DEADLINE_S,
+    Refused,
+    create_room,
+    decodes,
+    wait_for,
+    whep_signal,
+    whip_signal,
+)
+from tests.e2e.support import Server, sign_up_api
 from tests.media.clips import make_clip
 from tests.media.peers import publish, view
-
-DEADLINE_S = 90.0
-
-
-class Refused(Exception):
-    pass
-
-
-def wait_for(fetch: Callable[[], Any], done: Callable[[Any], bool]) -> Any:
-    deadline = time.monotonic() + DEADLINE_S
-    value = fetch()
-    while not done(value):
-        assert time.monotonic() < deadline, f"never got there: {value}"
-        time.sleep(0.2)  # a poll interval: the loop checks the real state each time
-        value = fetch()
-    return value
-
-
-def create_room(api: httpx.Client, owner: Owner) -> dict[str, Any]:
-    made = api.post(
-        f"/api/v1/accounts/{owner.account_id}/rooms",
-        json={"title": "秋季新品直播"},
-        headers=owner.key_headers,
-    )
-    assert made.status_code == 201, made.text
-    room: dict[str, Any] = made.json()
-    return room
-
-
-def whip_signal(client: httpx.AsyncClient, url: str, key: str) -> Any:
-    async def signal(offer: str) -> tuple[str, str]:
-        r = await client.post(
-            url,
-            content=offer,
-            headers={"Content-Type": "application/sdp", "Authorization": f"Bearer {key}"},
-        )
-        assert r.status_code == 201, r.text
-        assert r.headers["content-type"].startswith("application/sdp")
-        return r.text, r.headers["location"]
-
-    return signal
-
-
-def whep_signal(client: httpx.AsyncClient, url: str) -> Any:
-    async def signal(offer: str) -> tuple[str, str]:
-        r = await client.post(url, content=offer, headers={"Content-Type": "application/sdp"})
-        assert r.status_code == 201, r.text
-        return r.text, r.headers["location"]
-
-    return signal
-
-
-def decodes(url: str) -> tuple[int, str]:
-    done = subprocess.run(
-        [ffmpeg_path(), "-nostdin", "-v", "error", "-i", url, "-f", "null", "-"],
-        capture_output=True,
-        timeout=120,
-    )
-    return done.returncode, (done.stdout + done.stderr).decode(errors="replace")
 
 
 def test_a_whip_encoder_goes_live_and_the_room_ends_in_a_replay(

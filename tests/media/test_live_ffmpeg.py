@@ -51,7 +51,7 @@ TEE = [
     "-f",
     "tee",
     "[f=hls:hls_time=2:hls_list_size=8:hls_segment_type=mpegts"
-    f":hls_flags={FLAGS}]/rooms/r1/hls/index.m3u8|[f=mpegts]/rooms/r1/rec/part-1.ts",
+    f":hls_flags={FLAGS}]/rooms/r1/hls/index.m3u8|[f=mpegts:flush_packets=1]/rooms/r1/rec/part-1.ts",
 ]
 
 

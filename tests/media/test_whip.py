@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import os
+import re
 import signal
 import subprocess
 from collections.abc import AsyncIterator, Callable
@@ -14,13 +15,13 @@ from pathlib import Path
 
 import av
 import pytest
-from aiortc import RTCRtpReceiver
+from aiortc import RTCRtpReceiver, RTCRtpSender
 from av.video.frame import VideoFrame
 
 from media.live_ffmpeg import LiveSettings, end_playlist
 from media.publish import SessionTimeouts
 from media.tools import ffmpeg_path
-from media.webrtc import new_peer
+from media.webrtc import Ice, new_peer
 from media.whip import (
     BadOffer,
     EndReason,
@@ -391,7 +392,7 @@ async def test_a_restarted_server_continues_the_room(
 
 
 async def viewer_offer() -> str:
-    pc = new_peer()
+    pc = new_peer(Ice())
     pc.addTransceiver("video", direction="recvonly")
     await pc.setLocalDescription(await pc.createOffer())
     sdp = str(pc.localDescription.sdp)
@@ -426,7 +427,7 @@ async def test_offers_the_wrong_way_round_are_refused(engine: LiveIngest, clip: 
     # A viewer's offer sent to WHIP, a publisher's to WHEP.
     with pytest.raises(BadOffer, match="sends no audio or video"):
         await engine.accept(await viewer_offer())
-    pc = new_peer()
+    pc = new_peer(Ice())
     pc.addTransceiver("video", direction="sendonly")
     await pc.setLocalDescription(await pc.createOffer())
     try:
@@ -434,3 +435,24 @@ async def test_offers_the_wrong_way_round_are_refused(engine: LiveIngest, clip: 
             await engine.play(pc.localDescription.sdp)
     finally:
         await pc.close()
+
+
+async def test_an_h264_high_only_offer_is_told_to_use_baseline(
+    engine: LiveIngest, new_children: Callable[[], set[int]]
+) -> None:
+    # As an encoder left on its default High profile offers it, with no VP8 to fall back on.
+    pc = new_peer(Ice())
+    video = pc.addTransceiver("video", direction="sendonly")
+    capabilities = RTCRtpSender.getCapabilities("video")
+    assert capabilities is not None
+    video.setCodecPreferences([c for c in capabilities.codecs if c.mimeType == "video/H264"])
+    await pc.setLocalDescription(await pc.createOffer())
+    high = re.sub(
+        r"profile-level-id=[0-9a-fA-F]{6}", "profile-level-id=640c1f", pc.localDescription.sdp
+    )
+    try:
+        with pytest.raises(BadOffer, match="profile to baseline"):
+            await engine.accept(high)
+    finally:
+        await pc.close()
+    assert engine.session is None and new_children() == set()

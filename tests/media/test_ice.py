@@ -1,0 +1,89 @@
+"""How WebRTC peers reach the server: the public address of a 1:1 NAT replaces the host
+candidates' addresses in answers, and malformed settings are refused by name."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from media.fanout import FrameFanout
+from media.webrtc import DIRECT, Ice, new_peer
+from media.whep import Seats
+from webapp.settings import Settings, SettingsError
+
+PUBLIC = "203.0.113.7"
+ANSWER = "\r\n".join(
+    [
+        "v=0",
+        "o=- 1 1 IN IP4 0.0.0.0",
+        "s=-",
+        "t=0 0",
+        "m=video 40001 UDP/TLS/RTP/SAVPF 96",
+        "c=IN IP4 10.0.0.5",
+        "a=candidate:a1 1 udp 2130706431 10.0.0.5 40001 typ host",
+        "a=candidate:a2 1 udp 2130706431 172.17.0.1 40002 typ host",
+        "a=candidate:a3 1 udp 2130706431 fd00::5 40003 typ host",
+        "a=candidate:a4 1 udp 1694498815 198.51.100.9 40001 typ srflx raddr 10.0.0.5 rport 40001",
+        "a=end-of-candidates",
+        "",
+    ]
+)
+
+
+def test_the_public_address_replaces_ipv4_host_candidates_only() -> None:
+    announced = Ice(public_ip=PUBLIC).announce(ANSWER).split("\r\n")
+    assert "c=IN IP4 203.0.113.7" in announced
+    assert "a=candidate:a1 1 udp 2130706431 203.0.113.7 40001 typ host" in announced
+    assert "a=candidate:a2 1 udp 2130706431 203.0.113.7 40002 typ host" in announced
+    # IPv6 has no NAT to cross; a server-reflexive candidate already names the outside.
+    assert "a=candidate:a3 1 udp 2130706431 fd00::5 40003 typ host" in announced
+    assert any(
+        line.startswith("a=candidate:a4 1 udp 1694498815 198.51.100.9 40001") for line in announced
+    )
+    assert "10.0.0.5 40001 typ host" not in "\n".join(announced)
+
+
+def test_without_a_public_address_the_answer_is_unchanged() -> None:
+    assert DIRECT.announce(ANSWER) == ANSWER
+
+
+@pytest.mark.parametrize(
+    ("public_ip", "stun", "named"),
+    [
+        ("my-server", "", "LIFEACCOUNT_WEBRTC_PUBLIC_IP"),
+        ("2001:db8::1", "", "LIFEACCOUNT_WEBRTC_PUBLIC_IP"),
+        ("", "stun.example.com:3478", "LIFEACCOUNT_WEBRTC_STUN_URL"),
+        ("", "stun:stun.example.com:70000", "LIFEACCOUNT_WEBRTC_STUN_URL"),
+        ("", "http://stun.example.com", "LIFEACCOUNT_WEBRTC_STUN_URL"),
+    ],
+)
+def test_malformed_settings_are_refused_by_name(public_ip: str, stun: str, named: str) -> None:
+    environ = {"LIFEACCOUNT_WEBRTC_PUBLIC_IP": public_ip, "LIFEACCOUNT_WEBRTC_STUN_URL": stun}
+    with pytest.raises(SettingsError, match=named):
+        Settings.load({}, environ).ice()
+
+
+def test_good_settings_parse() -> None:
+    environ = {
+        "LIFEACCOUNT_WEBRTC_PUBLIC_IP": f" {PUBLIC} ",
+        "LIFEACCOUNT_WEBRTC_STUN_URL": "stun:stun.example.com:3478",
+    }
+    assert Settings.load({}, environ).ice() == Ice(PUBLIC, "stun:stun.example.com:3478")
+    assert Settings.load({}, {}).ice() == DIRECT
+
+
+async def test_a_seat_answer_announces_the_public_address() -> None:
+    fanouts = {"video": FrameFanout("video"), "audio": FrameFanout("audio")}
+    seats = Seats(fanouts, max_seats=1, ice=Ice(public_ip=PUBLIC))
+    viewer = new_peer(DIRECT)
+    viewer.addTransceiver("video", direction="recvonly")
+    try:
+        await viewer.setLocalDescription(await viewer.createOffer())
+        answer, _ = await seats.play(viewer.localDescription.sdp)
+    finally:
+        await viewer.close()
+        await seats.close()
+    hosts = re.findall(r"^a=candidate:\S+ \d+ udp \d+ (\S+) \d+ typ host", answer, re.M)
+    ipv4 = [address for address in hosts if ":" not in address]
+    assert ipv4 and set(ipv4) == {PUBLIC}
