@@ -41,6 +41,7 @@ from webapp import (
     api_discover,
     api_editorial,
     api_live,
+    api_live_doc,
     api_moderation,
     api_points,
     api_rooms,
@@ -197,9 +198,10 @@ async def health(request: Request) -> Response:
 
 
 def openapi_document() -> dict[str, Any]:
-    """The API's OpenAPI document: the endpoint table plus the tus upload routes."""
+    """The API's OpenAPI document: the endpoint table plus the tus upload and live routes."""
     document = openapi.build(ENDPOINTS, title="lifeaccount API", version=VERSION)
     document["paths"].update(api_uploads.openapi_paths())
+    api_live_doc.amend_document(document)
     api_commerce.amend_document(document)
     return document
 

@@ -1,6 +1,7 @@
 """The host and viewer pages in real Chromium against the real server: a host goes live from a
 fake camera through the host page (getUserMedia + WHIP with the staff session), a viewer's page
-plays the live over WebRTC (WHEP) and another over HLS, both advancing, and the host ends it."""
+plays the live over WebRTC (WHEP) and another over HLS, both advancing, and the host ends it;
+the viewer's page then links the replay, which plays."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from tests.e2e.support import Server, screenshot, sign_up_api
 
 FAKE_MEDIA = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
 LIVE_TIMEOUT_MS = 45_000
+REPLAY_TIMEOUT_MS = 120_000  # the room page polls every 5 s; the replay is transcoded first
 
 
 @pytest.fixture(scope="module")
@@ -79,6 +81,19 @@ def test_a_host_goes_live_from_the_page_and_viewers_watch_over_webrtc_and_hls(
             "() => document.getElementById('host').dataset.state === 'ended'", timeout=20_000
         )
         assert api.get(f"/api/v1/rooms/{room['id']}").json()["state"] == "ended"
+        # The viewer's page follows: ended, then the replay link once the recording went
+        # through the content pipeline, and the replay plays.
+        webrtc.wait_for_selector("a.replay", timeout=REPLAY_TIMEOUT_MS)
+        webrtc.click("a.replay")
+        webrtc.wait_for_selector("#player")
+        webrtc.evaluate(
+            "() => { const v = document.getElementById('player'); v.muted = true; v.play(); }"
+        )
+        webrtc.wait_for_function(
+            "() => document.getElementById('player').currentTime > 1.0",
+            timeout=LIVE_TIMEOUT_MS,
+        )
+        screenshot(webrtc, "live-replay")
     finally:
         viewers.close()
         host_context.close()

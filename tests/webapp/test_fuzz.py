@@ -28,6 +28,9 @@ DOCUMENT = openapi_document()
 # The tus upload routes take raw bytes and tus headers; tests/webapp/test_uploads*.py drive
 # them with a real tus client and pin every error, so this run covers the JSON API.
 UPLOADS = r"^/api/v1/uploads"
+# The live video routes take SDP offers and start real media; tests/webapp/test_api_live_doc.py
+# drives them with real WebRTC peers and pins every answer against the document.
+LIVE = r"^/(whip|whep|hls)/"
 CHECKS = {
     # Every other built-in check runs: no 5xx, documented status, content type, headers and
     # schema, invalid data rejected, missing required headers refused, 405 with Allow.
@@ -48,21 +51,29 @@ CHECKS = {
 # credential and ids; and schemathesis' deterministic coverage of boundaries and invalid
 # values (schema examples included), sent with the operation's own credential and real ids.
 # schemathesis refuses extra `given` draws in the deterministic phases, hence two schemas.
-fuzzing = schemathesis.openapi.from_dict(
-    DOCUMENT,
-    config=schemathesis.Config.from_dict(
-        {
-            "checks": CHECKS,
-            "phases": {"examples": {"enabled": False}, "coverage": {"enabled": False}},
-        }
-    ),
-).exclude(path_regex=UPLOADS)
-covering = schemathesis.openapi.from_dict(
-    DOCUMENT,
-    config=schemathesis.Config.from_dict(
-        {"checks": CHECKS, "phases": {"fuzzing": {"enabled": False}}}
-    ),
-).exclude(path_regex=UPLOADS)
+fuzzing = (
+    schemathesis.openapi.from_dict(
+        DOCUMENT,
+        config=schemathesis.Config.from_dict(
+            {
+                "checks": CHECKS,
+                "phases": {"examples": {"enabled": False}, "coverage": {"enabled": False}},
+            }
+        ),
+    )
+    .exclude(path_regex=UPLOADS)
+    .exclude(path_regex=LIVE)
+)
+covering = (
+    schemathesis.openapi.from_dict(
+        DOCUMENT,
+        config=schemathesis.Config.from_dict(
+            {"checks": CHECKS, "phases": {"fuzzing": {"enabled": False}}}
+        ),
+    )
+    .exclude(path_regex=UPLOADS)
+    .exclude(path_regex=LIVE)
+)
 # Brand A's login is the document's example, so the examples phase logs in for real. Brand
 # B's owner opens the sessions that logout cases end: an email no generated request uses, so
 # failed logins never lock it.

@@ -32,6 +32,9 @@ METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 # The tus upload routes (raw-byte bodies, tus headers) are described by webapp/api_uploads_doc
 # and pinned by tests/webapp/test_uploads_doc.py; the JSON-API rules below skip them.
 UPLOADS = "/api/v1/uploads"
+# So are the live video routes (SDP bodies, HLS files): webapp/api_live_doc, pinned by
+# tests/webapp/test_api_live_doc.py.
+LIVE = ("/whip/", "/whep/", "/hls/")
 OAS31 = jsonschema_rs.Draft202012Validator(OPENAPI_31)
 
 
@@ -132,7 +135,7 @@ async def test_every_api_route_is_documented_with_its_method(
     served: set[tuple[str, str]] = set()
     for r in app.routes:
         path = getattr(r, "path", "")
-        if not path.startswith("/api/") and path not in SERVICE_PATHS:
+        if not path.startswith(("/api/", *LIVE)) and path not in SERVICE_PATHS:
             continue  # pages are for people, not in the document
         if isinstance(r, WebSocketRoute):
             continue  # OpenAPI describes HTTP only; the room channel is in DESIGN §5
@@ -149,7 +152,7 @@ async def test_every_api_route_is_documented_with_its_method(
 async def test_bodies_and_answers_have_schemas(doc: dict[str, Any]) -> None:
     takes_body = {(e.path, e.method.lower()) for e in ENDPOINTS if e.body is not None}
     for path, method, op in operations(doc):
-        if path.startswith(UPLOADS):
+        if path.startswith((UPLOADS, *LIVE)):
             continue
         if path in SERVICE_PATHS:
             # Outside the endpoint table: anyone may call, no body, JSON answers only.
@@ -446,7 +449,7 @@ async def test_real_answers_match_their_documented_schemas(
     every_success = {
         (method, path)
         for path, method, op in operations(doc)
-        if any(s.startswith("2") for s in op["responses"]) and not path.startswith(UPLOADS)
+        if any(s.startswith("2") for s in op["responses"]) and not path.startswith((UPLOADS, *LIVE))
     }
     assert {(m, p) for m, p, s in call.called if s.startswith("2")} == every_success
 

@@ -1,7 +1,7 @@
 // The room page's player: WebRTC through WHEP while a seat is free (under a second behind the
 // host), HLS through hls.js otherwise (a few seconds behind, for any number of viewers). The
 // room's state is polled, so the page moves from the countdown to the live to the replay link
-// without a reload. The path taken is left in video.dataset.player ("whep" | "hls" | "native")
+// (once the replay is published) by itself. The path taken is left in video.dataset.player ("whep" | "hls" | "native")
 // for support and for the tests.
 const video = document.getElementById("live-player");
 const page = document.querySelector("[data-room-id]");
@@ -106,12 +106,20 @@ function leave() {
   }
 }
 
+async function replayPublished(contentId) {
+  const answer = await fetch(`/api/v1/contents/${contentId}`, { credentials: "omit" });
+  return answer.ok; // a content answers anonymous readers once it is published
+}
+
 async function poll() {
   try {
     const answer = await fetch(`/api/v1/rooms/${roomId}`, { credentials: "omit" });
-    if (answer.ok) {
-      const room = await answer.json();
-      if (page.dataset.state !== room.state) window.location.reload();
+    if (!answer.ok) return;
+    const room = await answer.json();
+    if (page.dataset.state !== room.state) {
+      window.location.reload();
+    } else if (page.dataset.replay === "pending" && room.replay_content_id) {
+      if (await replayPublished(room.replay_content_id)) window.location.reload();
     }
   } catch (_) {
     // offline for a moment: try again next time
@@ -119,5 +127,7 @@ async function poll() {
 }
 
 if (page && page.dataset.state === "live") start();
-if (roomId) setInterval(poll, POLL_MS);
+if (roomId && (page.dataset.state !== "ended" || page.dataset.replay === "pending")) {
+  setInterval(poll, POLL_MS);
+}
 window.addEventListener("pagehide", leave);
