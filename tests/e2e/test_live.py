@@ -6,6 +6,7 @@ disturbing the publisher, and ending the room makes its recording a replay video
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import time
 from pathlib import Path
 from urllib.parse import urljoin
@@ -13,11 +14,13 @@ from urllib.parse import urljoin
 import httpx
 import pytest
 
+from media.tools import ffmpeg_path
 from tests.e2e.live_support import (
     DEADLINE_S,
     Refused,
     create_room,
     decodes,
+    segments,
     wait_for,
     whep_signal,
     whip_signal,
@@ -110,3 +113,39 @@ def test_a_whip_encoder_goes_live_and_the_room_ends_in_a_replay(
         code, said = decodes(f"{server.base_url}{replay['media']['mp4_url']}")
         assert code == 0, said
         assert api.post(whip_url, content="v=0", headers={**bearer, **sdp}).status_code == 409
+
+
+def test_ffmpeg_publishes_with_its_whip_muxer(server: Server) -> None:
+    """FFmpeg's own WHIP client (``-f whip``), as a standard encoder: it goes live, its
+    H.264 and Opus become HLS, and its DELETE at the end lets the room's grace period start."""
+    with httpx.Client(base_url=server.base_url, timeout=30) as api:
+        owner = sign_up_api(api)
+        room = create_room(api, owner)
+        encoder = subprocess.Popen(
+            [
+                ffmpeg_path(),
+                *("-hide_banner", "-nostdin", "-loglevel", "warning", "-re"),
+                *("-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30"),
+                *("-f", "lavfi", "-i", "sine=frequency=440", "-t", "10"),
+                *("-c:v", "libx264", "-profile:v", "baseline", "-preset", "veryfast"),
+                *("-tune", "zerolatency", "-g", "60", "-pix_fmt", "yuv420p"),
+                *("-c:a", "libopus", "-ar", "48000", "-ac", "2"),
+                *("-f", "whip", "-authorization", room["stream_key"], room["whip_url"]),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            listed = wait_for(
+                lambda: api.get(room["hls_url"]),
+                lambda r: r.status_code == 200 and len(segments(r.text)) >= 2,
+            )
+            assert api.get(f"/api/v1/rooms/{room['id']}").json()["state"] == "live"
+            code, said = decodes(urljoin(room["hls_url"], segments(listed.text)[0]))
+            assert code == 0, said
+        finally:
+            _, warnings = encoder.communicate(timeout=60)
+        assert encoder.returncode == 0, warnings
+        gone = api.get(f"/api/v1/rooms/{room['id']}").json()
+        assert gone["state"] == "live" and gone["publisher_gone_at"] is not None
