@@ -371,31 +371,35 @@ async def _pass_live_mark(store: DocumentStore, account_id: str, room_id: str) -
 async def publisher_gone(store: DocumentStore, room_id: str, *, at: datetime) -> Room:
     """The publisher of a live room left (its WHIP session closed or failed) at ``at``. The
     first departure counts: reporting it again does not lengthen the grace period. Nothing
-    changes in a room that is not live."""
+    changes in a room that is not live or has no publisher on (``publisher_back`` marks it)."""
     gone = await store.collection(ROOMS).update_one(
-        {"id": room_id, "state": State.LIVE.value, "publisher_gone_at": None},
-        {"$set": {"publisher_gone_at": rfc3339(at)}},
+        {"id": room_id, "state": State.LIVE.value, "publishing": True},
+        {"$set": {"publisher_gone_at": rfc3339(at), "publishing": False}},
     )
     return Room.from_doc(gone) if gone else await get_room(store, room_id)
 
 
 async def publishers_lost(store: DocumentStore, *, at: datetime) -> list[str]:
     """The process that holds the publishers starts (after a crash, or a stop): no publisher
-    is connected to it, so each live room still counted as connected lost its publisher
-    ``at``, and its grace period runs. Returns the ids of every live room."""
+    is connected to it, so each live room that counted one as connected lost it ``at``, and
+    its grace period runs (a room opened without video, by ``go_live`` alone, had none and
+    stays as it is). Returns the ids of the live rooms that have had a publisher and wait
+    for one now."""
     live = store.collection(ROOMS)
     await live.update_many(
-        {"state": State.LIVE.value, "publisher_gone_at": None},
-        {"$set": {"publisher_gone_at": rfc3339(at)}},
+        {"state": State.LIVE.value, "publishing": True},
+        {"$set": {"publisher_gone_at": rfc3339(at), "publishing": False}},
     )
-    return [doc["id"] for doc in await live.find({"state": State.LIVE.value})]
+    rooms = await live.find({"state": State.LIVE.value})
+    return [doc["id"] for doc in rooms if doc.get("publisher_gone_at") is not None]
 
 
 async def publisher_back(store: DocumentStore, room_id: str) -> Room:
     """A publisher is (again) on a live room, within the grace period: the room stays live.
     409 ``room_ended`` when the sweep ended it first, ``room_not_live`` before ``go_live``."""
     back = await store.collection(ROOMS).update_one(
-        {"id": room_id, "state": State.LIVE.value}, {"$set": {"publisher_gone_at": None}}
+        {"id": room_id, "state": State.LIVE.value},
+        {"$set": {"publisher_gone_at": None, "publishing": True}},
     )
     if back is not None:
         return Room.from_doc(back)

@@ -202,13 +202,13 @@ class PublishSession:
                 taps.append(RtpTap(transceiver.receiver, kind))
             try:
                 text = await answer(pc, offer, self._ice)
-            except BadOffer:
+            except BadOffer as exc:
                 await pc.close()
                 # aiortc keeps only H.264 profiles it knows (constrained baseline, baseline,
                 # packetization-mode 1); an offer of other profiles may still offer VP8.
                 if i < len(choices) - 1:
                     continue
-                if choice == "H264":
+                if choice == "H264" and "video" in str(exc):
                     raise BadOffer(
                         "the offer's H.264 is not constrained baseline or baseline with "
                         "packetization-mode 1, and it offers no VP8: set the encoder's H.264 "

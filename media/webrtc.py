@@ -90,8 +90,9 @@ def parse_offer(text: str, *, sending: bool) -> Offer:
     return offer
 
 
-# RFC 7064: stun:host[:port]; aioice takes one STUN server per connection.
-STUN_URL = re.compile(r"^stuns?:(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::(\d{1,5}))?$")
+# RFC 7064 stun:host[:port], as aiortc takes it: one server, plain UDP (no stuns:), a name or
+# an IPv4 address (it asks only from IPv4 host candidates).
+STUN_URL = re.compile(r"^stun:([A-Za-z0-9.-]+)(?::(\d{1,5}))?$")
 # RFC 8839 section 5.1: candidate:<foundation> <component> <transport> <priority> <address>
 # <port> typ <type> …; the address is the fifth field.
 CANDIDATE = re.compile(r"^(a=candidate:\S+ \d+ \S+ \d+ )(\S+)( \d+ typ host\b.*)$")
@@ -118,6 +119,11 @@ class Ice:
                 ) from None
             if address.version != 4:
                 raise ValueError("LIFEACCOUNT_WEBRTC_PUBLIC_IP must be an IPv4 address")
+            if address.is_unspecified or address.is_loopback or address.is_multicast:
+                raise ValueError(
+                    f"LIFEACCOUNT_WEBRTC_PUBLIC_IP must be the address peers reach this host "
+                    f"at, not {public_ip}"
+                )
         if stun:
             match = STUN_URL.match(stun)
             if match is None or (match.group(2) and not 0 < int(match.group(2)) < 65536):

@@ -80,9 +80,9 @@ async def _offer(request: Request) -> str:
         raise Problem(400, "bad_offer", "Bad offer", "the offer is not UTF-8 text") from None
 
 
-async def _publisher(request: Request, room_id: str) -> tuple[rooms.Room, bool]:
-    """The room, when the request may publish to it, and whether by the stream key (rather
-    than a session of the account's owner, editor or host with its CSRF token: the host
+async def _publisher(request: Request, room_id: str) -> tuple[rooms.Room, str | None]:
+    """The room, when the request may publish to it, and the stream key it came with (None
+    for a session of the account's owner, editor or host with its CSRF token: the host
     page)."""
     services = _services(request)
     header = request.headers.get("authorization")
@@ -90,7 +90,8 @@ async def _publisher(request: Request, room_id: str) -> tuple[rooms.Room, bool]:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer":
             raise Unauthorized("use 'Authorization: Bearer <stream key>'", field="Authorization")
-        return await rooms.check_stream_key(services.store, room_id, token.strip()), True
+        key = token.strip()
+        return await rooms.check_stream_key(services.store, room_id, key), key
     room = await rooms.get_room(services.store, room_id)
     caller = await identify(request, services)
     if caller.kind is not Kind.STAFF:
@@ -107,7 +108,7 @@ async def _publisher(request: Request, room_id: str) -> tuple[rooms.Room, bool]:
         raise Forbidden(
             "only the account's owners, editors and hosts go live", code="role_required"
         )
-    return room, False
+    return room, None
 
 
 async def whip(request: Request) -> Response:
@@ -116,7 +117,7 @@ async def whip(request: Request) -> Response:
         return Response(status_code=204, headers={**CORS, "Accept-Post": SDP})
     services = _services(request)
     try:
-        room, by_key = await _publisher(request, room_id)
+        room, key = await _publisher(request, room_id)
         if room.state is rooms.State.ENDED:
             raise rooms.room_ended(room.id)
         offer = await _offer(request)
@@ -137,10 +138,19 @@ async def whip(request: Request) -> Response:
                 "Internal server error",
                 "the server could not start packaging this live; try again in a moment",
             ) from None
-        if by_key:
+        if key is not None:
+            # Noted, then the key checked again: a rotation while this offer was answered
+            # either finds the session to let go, or is seen here.
             services.live.keyed(room.id, session_id)
+            try:
+                await rooms.check_stream_key(services.store, room.id, key)
+            except Unauthorized:
+                await engine.hang_up(session_id)
+                raise
         await rooms.go_live(services.store, room.id, now=services.now())
         await rooms.publisher_back(services.store, room.id)
+        if engine.publisher_gone.is_set():  # it left while it was being counted in
+            await rooms.publisher_gone(services.store, room.id, at=services.now())
     except (DomainError, Problem) as error:
         return _problem(request, error)
     location = f"/whip/{room.id}/{session_id}"

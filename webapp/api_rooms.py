@@ -168,7 +168,7 @@ async def end_room(call: Call) -> s.RoomOut:
 async def rotate_stream_key(call: Call) -> s.RoomOut:
     room = await _hosted(call)
     rotated = await rooms.rotate_stream_key(call.services.store, room.id, now=call.now)
-    await call.services.live.revoke_key(room.id)
+    call.services.live.revoke_key(room.id)
     return await one_out(call, rotated)
 
 

@@ -149,7 +149,14 @@ def _patch(operation_id: str, summary: str, *, override: bool = False) -> dict[s
 
 
 def openapi_paths() -> dict[str, Any]:
-    """The ``paths`` entries of the tus routes (they use ``#/components/schemas/Problem``)."""
+    """The ``paths`` entries of the tus routes (they use ``#/components/schemas/Problem``).
+
+    A copy each time: the operations share parameter and header objects, and a caller that
+    edits one document (a test breaking it on purpose) must not edit the next."""
+    return copy.deepcopy(_paths())
+
+
+def _paths() -> dict[str, Any]:
     post_item = _patch(
         "override_upload",
         "PATCH or DELETE for clients that can only POST (X-HTTP-Method-Override)",
@@ -163,83 +170,79 @@ def openapi_paths() -> dict[str, Any]:
         *(400, 403, 404, 413, 415, 422, 429, 460, 507),
     )
     created["201"]["content"] = {"application/json": {"schema": UPLOAD_OUT}}
-    # A copy: the operations share parameter and header objects, and a caller that edits
-    # one document (a test breaking it on purpose) must not edit the next.
-    return copy.deepcopy(
-        {
-            COLLECTION: {
-                "options": {
-                    "operationId": "discover_uploads",
-                    "summary": "tus discovery: version, extensions, maximum size, checksums",
-                    "tags": [TAG],
-                    "responses": {
-                        "204": {
-                            "description": "What this server supports",
-                            "headers": {
-                                name: {"schema": TEXT}
-                                for name in (
-                                    tus.RESUMABLE,
-                                    tus.TUS_VERSION,
-                                    tus.TUS_EXTENSION,
-                                    tus.TUS_CHECKSUM_ALGORITHM,
-                                )
-                            }
-                            | {tus.TUS_MAX_SIZE: {"schema": COUNT}},
+    return {
+        COLLECTION: {
+            "options": {
+                "operationId": "discover_uploads",
+                "summary": "tus discovery: version, extensions, maximum size, checksums",
+                "tags": [TAG],
+                "responses": {
+                    "204": {
+                        "description": "What this server supports",
+                        "headers": {
+                            name: {"schema": TEXT}
+                            for name in (
+                                tus.RESUMABLE,
+                                tus.TUS_VERSION,
+                                tus.TUS_EXTENSION,
+                                tus.TUS_CHECKSUM_ALGORITHM,
+                            )
                         }
-                    },
-                    "security": [{}],
+                        | {tus.TUS_MAX_SIZE: {"schema": COUNT}},
+                    }
                 },
-                "post": {
-                    "operationId": "create_upload",
-                    "summary": "Create an upload (tus creation; creation-with-upload with a body)",
-                    "description": "Staff name the account in Upload-Metadata as "
-                    "'account_id <base64 id>'; an API key uploads for its own account. The upload "
-                    "id is the last path segment of Location.",
-                    "tags": [TAG],
-                    "parameters": [
-                        RESUMABLE,
-                        _header(tus.UPLOAD_LENGTH, COUNT, "the whole file's size", required=True),
-                        _header(
-                            tus.UPLOAD_METADATA,
-                            TEXT,
-                            "'key base64value' pairs, comma separated: filename, filetype, "
-                            "account_id (staff)",
-                        ),
-                        CHECKSUM,
-                        CSRF,
-                    ],
-                    "requestBody": {"required": False, "content": OFFSET_STREAM},
-                    "responses": created,
-                    "security": SECURITY,
-                },
+                "security": [{}],
             },
-            ITEM: {
-                "head": {
-                    "operationId": "upload_offset",
-                    "summary": "The upload's offset and length (tus core), to resume from",
-                    "tags": [TAG],
-                    "parameters": [UPLOAD_ID, RESUMABLE],
-                    "responses": _answers(
-                        "200",
-                        "No body; the headers say",
-                        _progress(length=True),
-                        403,
-                        404,
-                        410,
-                        bodies=False,
+            "post": {
+                "operationId": "create_upload",
+                "summary": "Create an upload (tus creation; creation-with-upload with a body)",
+                "description": "Staff name the account in Upload-Metadata as "
+                "'account_id <base64 id>'; an API key uploads for its own account. The upload "
+                "id is the last path segment of Location.",
+                "tags": [TAG],
+                "parameters": [
+                    RESUMABLE,
+                    _header(tus.UPLOAD_LENGTH, COUNT, "the whole file's size", required=True),
+                    _header(
+                        tus.UPLOAD_METADATA,
+                        TEXT,
+                        "'key base64value' pairs, comma separated: filename, filetype, "
+                        "account_id (staff)",
                     ),
-                    "security": SECURITY,
-                },
-                "patch": _patch("append_upload", "Send bytes at Upload-Offset (tus core)"),
-                "delete": {
-                    "operationId": "terminate_upload",
-                    "summary": "Terminate the upload and delete its bytes (tus termination)",
-                    "tags": [TAG],
-                    "parameters": [UPLOAD_ID, RESUMABLE, CSRF],
-                    "responses": _answers("204", "Terminated", {}, 403, 404, 410),
-                    "security": SECURITY,
-                },
-                "post": post_item,
+                    CHECKSUM,
+                    CSRF,
+                ],
+                "requestBody": {"required": False, "content": OFFSET_STREAM},
+                "responses": created,
+                "security": SECURITY,
             },
-        }
-    )
+        },
+        ITEM: {
+            "head": {
+                "operationId": "upload_offset",
+                "summary": "The upload's offset and length (tus core), to resume from",
+                "tags": [TAG],
+                "parameters": [UPLOAD_ID, RESUMABLE],
+                "responses": _answers(
+                    "200",
+                    "No body; the headers say",
+                    _progress(length=True),
+                    403,
+                    404,
+                    410,
+                    bodies=False,
+                ),
+                "security": SECURITY,
+            },
+            "patch": _patch("append_upload", "Send bytes at Upload-Offset (tus core)"),
+            "delete": {
+                "operationId": "terminate_upload",
+                "summary": "Terminate the upload and delete its bytes (tus termination)",
+                "tags": [TAG],
+                "parameters": [UPLOAD_ID, RESUMABLE, CSRF],
+                "responses": _answers("204", "Terminated", {}, 403, 404, 410),
+                "security": SECURITY,
+            },
+            "post": post_item,
+        },
+    }

@@ -24,7 +24,7 @@ from content.uploads import adopt_file
 from live import rooms
 from media.blobs import BlobStore
 from media.jobs import JobQueue
-from media.webrtc import EndReason, Ice
+from media.webrtc import DIRECT, EndReason, Ice
 from media.whip import LiveIngest
 from store.port import DocumentStore
 
@@ -40,7 +40,7 @@ class LiveRooms:
     pipeline: VideoPipeline
     now: Callable[[], datetime]
     max_seats: int = 4
-    ice: Ice = field(default_factory=Ice)
+    ice: Ice = DIRECT
     engines: dict[str, LiveIngest] = field(default_factory=dict)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _keyed: dict[str, str] = field(default_factory=dict)  # room → session by the stream key
@@ -70,14 +70,22 @@ class LiveRooms:
         """The room's publish session ``session_id`` came in with the stream key."""
         self._keyed[room_id] = session_id
 
-    async def revoke_key(self, room_id: str) -> bool:
+    def revoke_key(self, room_id: str) -> bool:
         """The room's stream key was rotated: a publisher that came in with the old one is
-        let go (the grace period starts; it is back with the new key). True if one was."""
+        let go, in the background (the grace period starts; it is back with the new key).
+        True if there was one to let go."""
         session_id = self._keyed.pop(room_id, None)
         engine = self.engines.get(room_id)
         if session_id is None or engine is None:
             return False
-        return await engine.hang_up(session_id)
+        self._spawn(self._hang_up(room_id, engine, session_id))
+        return True
+
+    async def _hang_up(self, room_id: str, engine: LiveIngest, session_id: str) -> None:
+        try:
+            await engine.hang_up(session_id)
+        except Exception:
+            log.exception("room %s: letting the publisher of a rotated key go failed", room_id)
 
     async def _gone(self, room_id: str, reason: EndReason) -> None:
         try:

@@ -6,6 +6,7 @@ once logged in, a double-submit cookie before that.
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -26,6 +27,7 @@ from content.conversions import content_stats
 from content.images import images_of
 from content.links import ServiceLink
 from live.rooms import State, account_rooms, create_room, get_room
+from store.clock import parse_rfc3339
 from store.port import InvalidCursorError
 from webapp import console_review, content_view, room_view
 from webapp.api import base_url
@@ -55,6 +57,7 @@ def environment() -> Environment:
 
 FORM_CSRF_COOKIE = "la_form_csrf"
 MAX_FORM_FIELD = 500
+REPLAY_WAIT = timedelta(hours=1)
 
 
 def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -429,6 +432,14 @@ async def room_page(request: Request) -> Response:
             replay = await get_public_content(services.store, room.replay_content_id)
         except NotFound:
             replay = None  # still processing, or in review: the page says it is coming
+    # The page waits for the replay (room.js polls) for a while after the end: a recording
+    # becomes a published video within minutes, and a room that was never recorded has none.
+    waiting = (
+        room.state is State.ENDED
+        and replay is None
+        and room.ended_at is not None
+        and services.now() - parse_rfc3339(room.ended_at) < REPLAY_WAIT
+    )
     return render(
         request,
         "room.html",
@@ -439,6 +450,7 @@ async def room_page(request: Request) -> Response:
         cover_url=cover,
         urls=room_urls(base, room.id),
         replay=replay,
+        replay_waiting=waiting,
     )
 
 

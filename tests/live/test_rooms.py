@@ -345,6 +345,7 @@ async def test_a_room_ends_after_the_grace_period_only(
 ) -> None:
     room = await make_room(store, account)
     await rooms.go_live(store, room.id, now=NOW)
+    await rooms.publisher_back(store, room.id)
     gone = await rooms.publisher_gone(store, room.id, at=NOW)
     assert gone.publisher_gone_at == rfc3339(NOW)
     # Reported again later: the first departure counts, the grace is not lengthened.
@@ -373,6 +374,9 @@ async def test_a_publisher_back_in_time_keeps_the_room_live(
     # A scheduled room has no publisher to lose.
     assert (await rooms.publisher_gone(store, room.id, at=NOW)).publisher_gone_at is None
     await rooms.go_live(store, room.id, now=NOW)
+    # A room opened without video has no publisher to lose.
+    assert (await rooms.publisher_gone(store, room.id, at=NOW)).publisher_gone_at is None
+    await rooms.publisher_back(store, room.id)
     await rooms.publisher_gone(store, room.id, at=NOW)
     back = await rooms.publisher_back(store, room.id)
     assert back.publisher_gone_at is None and back.state is State.LIVE
@@ -385,11 +389,39 @@ async def test_a_publisher_back_in_time_keeps_the_room_live(
         await rooms.publisher_gone(store, "room_missing", at=NOW)
 
 
+async def test_a_start_after_a_crash_counts_publishers_gone_but_not_chat_only_rooms(
+    store: SQLiteStore, account: Account
+) -> None:
+    # Before the crash: one room with its publisher on, one whose publisher left a moment
+    # before, one opened without video, one ended.
+    on, left, chat, ended = [await make_room(store, account) for _ in range(4)]
+    for room in (on, left, chat, ended):
+        await rooms.go_live(store, room.id, now=NOW)
+    for room in (on, left, ended):
+        await rooms.publisher_back(store, room.id)
+    await rooms.publisher_gone(store, left.id, at=NOW - timedelta(seconds=10))
+    await rooms.end_room(store, ended.id, reason=EndReason.HOST, now=NOW)
+
+    waiting = await rooms.publishers_lost(store, at=NOW)
+    assert sorted(waiting) == sorted([on.id, left.id])
+    assert (await rooms.get_room(store, on.id)).publisher_gone_at == rfc3339(NOW)
+    # The earlier departure keeps its time: a restart does not lengthen the grace period.
+    earlier = rfc3339(NOW - timedelta(seconds=10))
+    assert (await rooms.get_room(store, left.id)).publisher_gone_at == earlier
+    assert (await rooms.get_room(store, chat.id)).publisher_gone_at is None
+    swept = await rooms.end_abandoned(store, now=NOW + GRACE + timedelta(seconds=1), grace=GRACE)
+    assert sorted(r.id for r in swept) == sorted([on.id, left.id])
+    assert (await rooms.get_room(store, chat.id)).state is State.LIVE
+    # A second start finds nothing more to mark.
+    assert await rooms.publishers_lost(store, at=NOW + timedelta(hours=1)) == []
+
+
 async def test_racing_sweeps_end_each_room_once(threaded_store: SQLiteStore) -> None:
     account = await create_account(threaded_store, name="Tea", handle="tea-sweep", now=NOW)
     made = [await make_room(threaded_store, account) for _ in range(12)]
     for room in made:
         await rooms.go_live(threaded_store, room.id, now=NOW)
+        await rooms.publisher_back(threaded_store, room.id)
         await rooms.publisher_gone(threaded_store, room.id, at=NOW)
     later = NOW + timedelta(minutes=5)
     sweeps = await asyncio.gather(

@@ -14,7 +14,7 @@ from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.contrib.media import MediaPlayer
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from media.webrtc import Ice, new_peer
+from media.webrtc import DIRECT, new_peer
 
 Signal = Callable[[str], Awaitable[tuple[str, str]]]
 
@@ -62,7 +62,7 @@ async def publish(
     connect: bool = True,
 ) -> Publisher:
     """Publish ``clip`` (in real time) through ``accept`` (``LiveIngest.accept``)."""
-    pc = new_peer(Ice())
+    pc = new_peer(DIRECT)
     player = MediaPlayer(str(clip))
     if player.audio is not None:
         pc.addTrack(player.audio)
@@ -113,7 +113,7 @@ class Viewer:
 
 async def view(play: Signal, *, connect: bool = True) -> Viewer:
     """A WHEP-like viewer receiving audio and video through ``play`` (``LiveIngest.play``)."""
-    pc = new_peer(Ice())
+    pc = new_peer(DIRECT)
     pc.addTransceiver("video", direction="recvonly")
     pc.addTransceiver("audio", direction="recvonly")
     viewer = Viewer(pc=pc, seat_id="")

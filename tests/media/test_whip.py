@@ -21,7 +21,7 @@ from av.video.frame import VideoFrame
 from media.live_ffmpeg import LiveSettings, end_playlist
 from media.publish import SessionTimeouts
 from media.tools import ffmpeg_path
-from media.webrtc import Ice, new_peer
+from media.webrtc import DIRECT, new_peer
 from media.whip import (
     BadOffer,
     EndReason,
@@ -392,7 +392,7 @@ async def test_a_restarted_server_continues_the_room(
 
 
 async def viewer_offer() -> str:
-    pc = new_peer(Ice())
+    pc = new_peer(DIRECT)
     pc.addTransceiver("video", direction="recvonly")
     await pc.setLocalDescription(await pc.createOffer())
     sdp = str(pc.localDescription.sdp)
@@ -427,7 +427,7 @@ async def test_offers_the_wrong_way_round_are_refused(engine: LiveIngest, clip: 
     # A viewer's offer sent to WHIP, a publisher's to WHEP.
     with pytest.raises(BadOffer, match="sends no audio or video"):
         await engine.accept(await viewer_offer())
-    pc = new_peer(Ice())
+    pc = new_peer(DIRECT)
     pc.addTransceiver("video", direction="sendonly")
     await pc.setLocalDescription(await pc.createOffer())
     try:
@@ -441,7 +441,7 @@ async def test_an_h264_high_only_offer_is_told_to_use_baseline(
     engine: LiveIngest, new_children: Callable[[], set[int]]
 ) -> None:
     # As an encoder left on its default High profile offers it, with no VP8 to fall back on.
-    pc = new_peer(Ice())
+    pc = new_peer(DIRECT)
     video = pc.addTransceiver("video", direction="sendonly")
     capabilities = RTCRtpSender.getCapabilities("video")
     assert capabilities is not None

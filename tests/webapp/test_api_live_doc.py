@@ -18,12 +18,11 @@ from starlette.routing import Route
 from tests.conftest import Brand, bearer, make_settings, sign_up
 from tests.media.clips import cached, make_clip
 from tests.media.peers import publish, view
-from tests.webapp.test_openapi import problems_with
+from tests.webapp.test_openapi import LIVE, problems_with
 from webapp.api_live_doc import HLS, WHEP, WHEP_SEAT, WHIP, WHIP_SESSION, openapi_paths
 from webapp.context import Services
 from webapp.settings import Settings
 
-LIVE = ("/whip/", "/whep/", "/hls/")
 SDP = {"Content-Type": "application/sdp"}
 # What each documented operation answers; a change to the routes must change this and the doc.
 ANSWERS = {

@@ -365,6 +365,7 @@ async def test_the_app_ends_a_room_its_publisher_left(
         url = f"/api/v1/rooms/{made['id']}"
         assert (await client.post(f"{url}/start", headers=brand.key_headers)).status_code == 200
         store = services(app).store
+        await rooms.publisher_back(store, made["id"])
         await rooms.publisher_gone(store, made["id"], at=clock())
         clock.moment += timedelta(seconds=29)
         await asyncio.sleep(1.5)  # at least one pass of the loop inside the grace period

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,8 +18,10 @@ from content.publishing import media_ready, publish
 from content.sensitive import ReviewPolicy
 from live import rooms
 from store.clock import rfc3339, utc_now
-from tests.conftest import Brand, sign_up
+from tests.conftest import Brand, make_settings, sign_up
+from tests.webapp.test_api_rooms import Clock
 from tests.webapp.test_content_pages import HOSTILE, Page, assert_no_inline_script, services
+from webapp.app import create_app
 
 BASE = "http://testserver"
 
@@ -98,6 +101,9 @@ async def test_an_ended_room_links_its_published_replay_only(
     page = await page_of(client, url)
     assert page.find("article", **{"data-state": "ended"})
     assert page.find("a", **{"class": "button replay"}) == []
+    # It waits for the replay: room.js polls and reloads once it is published.
+    assert page.find("article", **{"data-replay": "pending"})
+    assert [a["src"] for a, _ in page.scripts] == ["/static/room.js"]
     # The recording became a video content, still processing: no link to a page that is 404.
     video = await create_content(
         store,
@@ -121,6 +127,7 @@ async def test_an_ended_room_links_its_published_replay_only(
     page = await page_of(client, url)
     [link] = page.find("a", href=f"/c/{video.id}")
     assert "replay" in link["class"]
+    assert page.find("article", **{"data-replay": "pending"}) == [] and page.scripts == []
     assert (await client.get(f"/c/{video.id}")).status_code == 200
     assert_no_inline_script(page)
 
@@ -174,3 +181,21 @@ async def test_the_console_schedules_a_room_and_only_its_hosts_open_the_host_pag
     other = await sign_up(client)
     client.cookies = other.cookies
     assert (await client.get(f"/console/rooms/{room['id']}/host")).status_code == 404
+
+
+async def test_an_ended_room_stops_waiting_for_a_replay_after_an_hour(tmp_path: Path) -> None:
+    clock = Clock(utc_now())
+    app = create_app(make_settings(tmp_path / "data"), now=clock)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url=BASE) as client:
+            brand = await sign_up(client)
+            made = await make(client, brand)
+            await client.post(f"/api/v1/rooms/{made['id']}/end", headers=brand.key_headers)
+            clock.moment += timedelta(minutes=59)
+            waiting = await page_of(client, f"/r/{made['id']}")
+            assert waiting.find("article", **{"data-replay": "pending"})
+            clock.moment += timedelta(minutes=2)
+            # Never recorded (or long stuck): the page says so once and polls no more.
+            done = await page_of(client, f"/r/{made['id']}")
+            assert done.find("article", **{"data-replay": "pending"}) == [] and done.scripts == []

@@ -254,6 +254,7 @@ async def test_lifeaccount_worker_publishes_scheduled_contents(tmp_path: Path) -
             room_id = room.json()["id"]
             started = await client.post(f"/api/v1/rooms/{room_id}/start", headers=brand.key_headers)
             assert started.json()["state"] == "live"
+            await rooms.publisher_back(app.state.services.store, room_id)
             await rooms.publisher_gone(app.state.services.store, room_id, at=clock())
     env = {**lifeaccount_env(), "LIFEACCOUNT_SCHEDULE_EVERY_S": "1"}
     worker = await asyncio.create_subprocess_exec(

@@ -1,8 +1,8 @@
 // The room page's player: WebRTC through WHEP while a seat is free (under a second behind the
 // host), HLS through hls.js otherwise (a few seconds behind, for any number of viewers). The
 // room's state is polled, so the page moves from the countdown to the live to the replay link
-// (once the replay is published) by itself. The path taken is left in video.dataset.player ("whep" | "hls" | "native")
-// for support and for the tests.
+// (once the replay is published) by itself. The path taken is left in video.dataset.player
+// ("whep" | "hls" | "native") for support and for the tests.
 const video = document.getElementById("live-player");
 const page = document.querySelector("[data-room-id]");
 const roomId = page ? page.dataset.roomId : null;
