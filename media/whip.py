@@ -24,10 +24,12 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from media.fanout import FrameFanout
 from media.lifeline import ChildLimits, die_with_parent
@@ -93,6 +95,9 @@ class LiveStats:
     packets: dict[str, int]
     keyframe_requests: int
     dropped_seat_frames: int
+    max_seats: int
+    hls_segments: int  # listed in the playlist now
+    hls_updated_s_ago: float | None  # since the playlist last changed (a segment was added)
 
 
 class LiveIngest:
@@ -274,7 +279,18 @@ class LiveIngest:
             packets={t.kind: t.packets for t in taps},
             keyframe_requests=sum(t.keyframe_requests for t in taps),
             dropped_seat_frames=self.seats.dropped_frames(),
+            max_seats=self.seats.max_seats,
+            **self._hls_stats(),
         )
+
+    def _hls_stats(self) -> dict[str, Any]:
+        try:
+            text = self.playlist.read_text()
+            changed = self.playlist.stat().st_mtime
+        except FileNotFoundError:
+            return {"hls_segments": 0, "hls_updated_s_ago": None}
+        listed = [line for line in text.splitlines() if line and not line.startswith("#")]
+        return {"hls_segments": len(listed), "hls_updated_s_ago": max(0.0, time.time() - changed)}
 
     def _next_part(self) -> int:
         # Parts of an earlier run of the server (a restart mid-live) are kept and followed.

@@ -15,6 +15,7 @@ from accounts.staff import Role
 from content.images import Image, ImageState, images_of, start_image
 from live import rooms
 from live.rooms import EndReason, Room, State
+from media.live_ffmpeg import LiveSettings
 from store.port import DocumentStore
 from webapp import schemas_rooms as s
 from webapp.api import ACCOUNT_PATH, STAFF_OR_KEY, Call, Endpoint, base_url
@@ -172,6 +173,42 @@ async def rotate_stream_key(call: Call) -> s.RoomOut:
     return await one_out(call, rotated)
 
 
+async def room_health(call: Call) -> s.RoomHealthOut:
+    room = await _hosted(call)
+    engine = call.services.live.engine(room.id)
+    target = (engine.settings if engine is not None else LiveSettings()).segment_s
+    if engine is None:
+        return s.RoomHealthOut(
+            room_id=room.id,
+            state=room.state.value,
+            publishing=False,
+            video_codec=None,
+            transcoding=False,
+            packets={},
+            keyframe_requests=0,
+            seats=0,
+            max_seats=call.services.live.max_seats,
+            hls_segments=0,
+            hls_target_s=target,
+            hls_updated_s_ago=None,
+        )
+    stats = engine.stats()
+    return s.RoomHealthOut(
+        room_id=room.id,
+        state=room.state.value,
+        publishing=stats.live,
+        video_codec=stats.video_codec,
+        transcoding=stats.video_codec is not None and not stats.copies_video,
+        packets=stats.packets,
+        keyframe_requests=stats.keyframe_requests,
+        seats=stats.seats,
+        max_seats=stats.max_seats,
+        hls_segments=stats.hls_segments,
+        hls_target_s=target,
+        hls_updated_s_ago=stats.hls_updated_s_ago,
+    )
+
+
 ENDPOINTS: list[Endpoint] = [
     Endpoint(
         "POST",
@@ -262,5 +299,18 @@ ENDPOINTS: list[Endpoint] = [
         "stops working at once, and a publisher connected with it is let go (the room stays "
         "live for the grace period, for it to come back with the new key; the host page's "
         "session is not affected). An ended room answers 409 room_ended.",
+    ),
+    Endpoint(
+        "GET",
+        f"{R}/health",
+        room_health,
+        "What the server receives and serves for a room now",
+        "rooms",
+        response=s.RoomHealthOut,
+        allow=STAFF_OR_KEY,
+        errors=(403, 404),
+        description="For the host page and monitoring: whether a publisher is connected, its "
+        "video codec and whether it is encoded again, packets received, keyframes asked for, "
+        "WebRTC seats taken, and how fresh the HLS playlist is.",
     ),
 ]

@@ -86,3 +86,30 @@ class RoomPageOut(Out):
 
 class RoomQuery(PageQuery):
     state: RoomState | None = Field(None, description="only rooms in this state")
+
+
+class RoomHealthOut(Out):
+    """What the server receives and serves for a live room now, for the host page and for
+    monitoring; zeros and nulls when it holds no media for the room."""
+
+    room_id: str
+    state: RoomState
+    publishing: bool = Field(description="a publisher is connected now")
+    video_codec: str | None = Field(description="what the publisher sends: H264 or VP8")
+    transcoding: bool = Field(
+        description="the video is encoded again for HLS (VP8 in); H.264 is copied as it comes"
+    )
+    packets: dict[str, int] = Field(
+        description="RTP packets received in the current publish session, by kind"
+    )
+    keyframe_requests: int = Field(
+        description="keyframes asked of the publisher, about one per HLS segment"
+    )
+    seats: int = Field(description="WebRTC (WHEP) viewers now")
+    max_seats: int
+    hls_segments: int = Field(description="segments in the live playlist")
+    hls_target_s: int = Field(description="the segment length HLS aims at")
+    hls_updated_s_ago: float | None = Field(
+        description="seconds since the playlist last gained a segment: far above "
+        "hls_target_s while publishing, HLS viewers are stalled"
+    )

@@ -90,6 +90,17 @@ def test_a_whip_encoder_goes_live_and_the_room_ends_in_a_replay(
                 assert time.monotonic() < deadline, listed.text
                 await asyncio.sleep(0.2)  # polling the playlist the server writes
             assert listed.headers["cache-control"] == "no-cache"
+            # The host's view of it: H.264 received and copied, HLS fresh.
+            health = await client.get(
+                f"{server.base_url}/api/v1/rooms/{room['id']}/health", headers=owner.key_headers
+            )
+            assert health.status_code == 200, health.text
+            seen = health.json()
+            assert seen["publishing"] is True and seen["state"] == "live"
+            assert (seen["video_codec"], seen["transcoding"]) == ("H264", False)
+            assert seen["packets"]["video"] > 0 and seen["packets"]["audio"] > 0
+            assert seen["keyframe_requests"] >= 1 and seen["hls_segments"] >= 2
+            assert seen["hls_updated_s_ago"] < 3 * seen["hls_target_s"]
             code, said = await asyncio.to_thread(decodes, urljoin(room["hls_url"], segments[0]))
             assert code == 0, said
             patch = await client.patch(urljoin(whip_url + "/", location), headers=bearer)

@@ -70,6 +70,15 @@ def test_a_host_goes_live_from_the_page_and_viewers_watch_over_webrtc_and_hls(
         webrtc.goto(f"/r/{room['id']}")
         advancing(webrtc, "whep")
         screenshot(webrtc, "live-viewer-webrtc")
+        # The host sees what it sends and what the server receives and serves.
+        host.wait_for_function(
+            "() => { const h = document.getElementById('live-health');"
+            " return h.dataset.publishing === 'true' && h.dataset.seats === '1'"
+            " && h.textContent.includes('HLS on air'); }",
+            timeout=LIVE_TIMEOUT_MS,
+        )
+        assert "sending " in host.text_content("#live-health")
+        screenshot(host, "live-host-health")
         # The HLS viewer arrives before the first segment may exist: the page keeps asking.
         hls = viewers.new_page()
         hls.goto(f"/r/{room['id']}?player=hls")

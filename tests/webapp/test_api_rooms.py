@@ -126,6 +126,28 @@ def key(client: httpx.AsyncClient, brand: Brand) -> dict[str, str]:
     return brand.key_headers
 
 
+async def test_a_room_without_media_here_reports_an_idle_health(
+    client: httpx.AsyncClient, brand: Brand
+) -> None:
+    made = await make(client, brand)
+    r = await client.get(f"/api/v1/rooms/{made['id']}/health", headers=brand.key_headers)
+    assert r.status_code == 200, r.text
+    assert r.json() == {
+        "room_id": made["id"],
+        "state": "scheduled",
+        "publishing": False,
+        "video_codec": None,
+        "transcoding": False,
+        "packets": {},
+        "keyframe_requests": 0,
+        "seats": 0,
+        "max_seats": 4,
+        "hls_segments": 0,
+        "hls_target_s": 2,
+        "hls_updated_s_ago": None,
+    }
+
+
 async def test_rotation_hands_out_a_new_key_and_kills_the_old(
     app: Starlette, client: httpx.AsyncClient, brand: Brand
 ) -> None:
@@ -198,6 +220,9 @@ async def test_strangers_are_refused_and_nothing_is_written(
     cases += [
         ("PATCH", url, other.key_headers, 403, "role_required"),
         ("PATCH", url, {}, 401, "authentication_required"),
+        ("GET", url + "/health", {}, 401, "authentication_required"),
+        ("GET", url + "/health", bearer(fan["token"]), 403, "wrong_credential"),
+        ("GET", url + "/health", other.key_headers, 403, "role_required"),
     ]
     for method, path, headers, status, code in cases:
         client.cookies.clear()

@@ -6,7 +6,8 @@
 // its CSRF token (a host never needs to paste the room's stream key into a page). Devices can
 // be switched while live: the new track replaces the old one on the same connection. A
 // dropped connection is retried a few times, within the room's grace period, so the live goes
-// on (viewers see a short gap, the recording keeps both parts).
+// on (viewers see a short gap, the recording keeps both parts). While live, the page shows
+// what the browser sends and what the server receives and serves (GET …/health).
 const root = document.getElementById("host");
 const roomId = root.dataset.roomId;
 const whipUrl = root.dataset.whipUrl;
@@ -20,16 +21,20 @@ const endButton = $("end-live");
 const statusBox = $("live-status");
 const errorBox = $("live-error");
 const timerBox = $("live-timer");
+const healthBox = $("live-health");
 const RETRIES = 5;
 const GATHER_MS = 3000;
+const HEALTH_MS = 2000;
 
 let stream = null;
 let pc = null;
 let resource = null; // the WHIP session's URL, from Location
 let startedAt = null;
 let ticking = null;
+let looking = null; // the health poll
 let ending = false;
 let retries = 0;
+let lastSent = null; // {bytes, at} of the previous look at the video sender
 
 function say(text) {
   statusBox.textContent = text;
@@ -197,6 +202,56 @@ async function forget() {
   }
 }
 
+async function sending() {
+  // Resolution, frame rate and bitrate of the video as the browser sends it.
+  if (!pc) return null;
+  const report = await pc.getStats();
+  for (const stat of report.values()) {
+    if (stat.type !== "outbound-rtp" || stat.kind !== "video") continue;
+    const now = stat.timestamp;
+    const rate = lastSent ? ((stat.bytesSent - lastSent.bytes) * 8) / (now - lastSent.at) : null;
+    lastSent = { bytes: stat.bytesSent, at: now };
+    const size = stat.frameHeight ? `${stat.frameWidth}×${stat.frameHeight}` : "no video yet";
+    const fps = stat.framesPerSecond ? ` · ${Math.round(stat.framesPerSecond)} fps` : "";
+    const kbps = rate !== null ? ` · ${(rate / 1000).toFixed(1)} Mb/s` : "";
+    return `sending ${size}${fps}${kbps}`;
+  }
+  return null;
+}
+
+function serving(health) {
+  healthBox.dataset.publishing = String(health.publishing);
+  healthBox.dataset.seats = String(health.seats);
+  if (!health.publishing) return ["the server waits for your video"];
+  const codec = health.video_codec === "H264" ? "H.264" : health.video_codec || "?";
+  const how = health.transcoding ? "encoded again for HLS" : "copied to HLS";
+  const parts = [`server receives ${codec} (${how})`];
+  parts.push(`WebRTC viewers ${health.seats}/${health.max_seats}`);
+  const age = health.hls_updated_s_ago;
+  if (age === null || health.hls_segments === 0) parts.push("HLS starting");
+  else if (age > 3 * health.hls_target_s) parts.push(`HLS stalled: last segment ${Math.round(age)} s ago`);
+  else {
+    const n = health.hls_segments;
+    parts.push(`HLS on air (${n} segment${n === 1 ? "" : "s"} listed)`);
+  }
+  return parts;
+}
+
+async function showHealth() {
+  if (!pc || ending) return;
+  const parts = [];
+  try {
+    const sent = await sending();
+    if (sent) parts.push(sent);
+    const answer = await fetch(`/api/v1/rooms/${roomId}/health`, { credentials: "same-origin" });
+    if (answer.ok) parts.push(...serving(await answer.json()));
+  } catch (_) {
+    // a missed look: the next one comes in a moment
+  }
+  healthBox.textContent = parts.join(" · ");
+  healthBox.hidden = parts.length === 0;
+}
+
 function tick() {
   const seconds = Math.floor((Date.now() - startedAt) / 1000);
   const hh = Math.floor(seconds / 3600);
@@ -215,6 +270,7 @@ goButton.addEventListener("click", async () => {
     startedAt = startedAt || Date.now();
     ticking = ticking || setInterval(tick, 1000);
     tick();
+    looking = looking || setInterval(showHealth, HEALTH_MS);
     endButton.disabled = false;
   } catch (error) {
     goButton.disabled = false;
@@ -236,6 +292,8 @@ endButton.addEventListener("click", async () => {
     headers: { "X-CSRF-Token": csrfToken },
   });
   clearInterval(ticking);
+  clearInterval(looking);
+  healthBox.hidden = true;
   if (stream) stream.getTracks().forEach((t) => t.stop());
   if (ended.ok) {
     say("ended");
