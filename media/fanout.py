@@ -25,9 +25,11 @@ from av.audio.frame import AudioFrame
 from av.frame import Frame
 from av.video.frame import VideoFrame
 
-# Per seat. Video: the newest frames only, live beats complete. Audio: 20 ms frames, so a
-# fifth of a second of burst before any is dropped.
-VIDEO_DEPTH = 2
+# Per seat, so a seat is at most this far behind the room. Video: a third of a second at 30
+# fps, since decoded frames leave aiortc in bursts (a stall of up to ~350 ms around a
+# keyframe, then the frames at once; with 2, seats got 22 fps of 30). Audio: 20 ms frames,
+# a fifth of a second.
+VIDEO_DEPTH = 10
 AUDIO_DEPTH = 10
 # The gap put between two publishers' timelines, in seconds.
 SWITCH_GAP_S = Fraction(1, 30)

@@ -73,6 +73,14 @@ class KeyframeSchedule:
         self.line_s = self.every_s
         self._requested_s = None
 
+    def move(self, origin_ts: int) -> None:
+        """The grid starts at RTP time ``origin_ts`` after all (better known now), its
+        progress kept."""
+        step = (origin_ts - (self._last if self._last is not None else origin_ts)) & 0xFFFFFFFF
+        if step >= 1 << 31:
+            step -= 1 << 32
+        self.origin = self._unwrapped + step
+
     def on_video(self, timestamp: int, keyframe: bool) -> bool:
         """Take one video packet's RTP time; True when a keyframe should be requested now."""
         now = self._unwrap(timestamp)

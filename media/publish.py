@@ -42,7 +42,7 @@ from media.live_ffmpeg import (
     session_sdp,
 )
 from media.ports import free_port_pair, udp_ports_bound
-from media.rtp_tap import RtpTap, TapPlan
+from media.rtp_tap import ReportGate, RtpTap, TapPlan
 from media.webrtc import SENDING, BadOffer, EndReason, Ice, Offer, answer, new_peer, watch
 
 # Video codecs taken from a publisher, in order of preference: H.264 is copied into HLS as it
@@ -115,6 +115,7 @@ class PublishSession:
         self._udp: asyncio.DatagramTransport | None = None
         self._proc: asyncio.subprocess.Process | None = None
         self._closing: asyncio.Task[None] | None = None
+        self._gate: ReportGate | None = None
 
     @property
     def taps(self) -> tuple[RtpTap, ...]:
@@ -147,6 +148,7 @@ class PublishSession:
             raise
         copying = copies_video(self.streams)
         has_audio = any(s.kind == "audio" for s in self.streams)
+        self._gate = ReportGate([tap for tap, _ in plans])
         for tap, plan in plans:
             schedule = None
             if tap.kind == "video" and copying:
@@ -158,6 +160,7 @@ class PublishSession:
                 self._udp,
                 keyframes=schedule,
                 grid_start=self._media_start if has_audio else None,
+                gate=self._gate,
             )
             self._keep(
                 asyncio.create_task(self._drain(tap.receiver.track, self._fanouts[tap.kind]))
@@ -317,6 +320,8 @@ class PublishSession:
                 fanout.publish(frame, self)
 
     async def _close(self) -> None:
+        if self._gate is not None:
+            self._gate.close()
         for tap in self._media.taps:
             tap.close(bye=True)
         if self._pc is not None:

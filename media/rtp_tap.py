@@ -14,7 +14,7 @@ What goes to ffmpeg: the media packets of the negotiated codec with a plain RFC 
 (no header extensions, which ffmpeg would only skip), retransmissions unwrapped (RFC 4588)
 so a packet that was lost and repaired reaches ffmpeg too, and the sender reports (RTCP SR)
 that ffmpeg uses to line audio and video up on one clock. Padding-only packets (bandwidth
-probes) are dropped.
+probes) are dropped. A :class:`ReportGate` holds the media back until those reports are there.
 """
 
 from __future__ import annotations
@@ -99,6 +99,51 @@ def goodbye(ssrc: int) -> bytes:
     return bytes(RtcpRrPacket(ssrc=ssrc, reports=[])) + bytes(RtcpByePacket(sources=[ssrc]))
 
 
+class ReportGate:
+    """Holds a publish session's RTP back until ffmpeg has each stream's first sender report.
+
+    ffmpeg's RTP input times a stream from its own first packet until its first RTCP SR
+    arrives, and from the reports' shared wall clock after that: a stream whose first report
+    comes after its first packets jumps by the streams' start offset (tens of milliseconds).
+    That is enough for a keyframe just past a segment line to fall short of it, and the
+    segment then runs on to the next keyframe (a first segment of 4 s for a 2 s target, in
+    2 of 3 starts of a publisher that keeps a fixed 2 s GOP). With the reports first, every
+    timestamp is on the shared clock from the start. Browsers and ffmpeg report at once,
+    aiortc within 1.5 s; a publisher whose reports are later than ``wait_s`` after its first
+    packet is let through as it is.
+    """
+
+    def __init__(self, taps: list[RtpTap], wait_s: float = 1.5) -> None:
+        self.taps = taps
+        self.wait_s = wait_s
+        self.open = not taps
+        self._reported: set[int] = set()
+        self._timer: asyncio.TimerHandle | None = None
+
+    def reported(self, tap: RtpTap) -> None:
+        self._reported.add(id(tap))
+        if len(self._reported) == len(self.taps):
+            self.release()
+
+    def held(self) -> None:
+        """A packet was held: the wait starts with the first."""
+        if self._timer is None and not self.open:
+            self._timer = asyncio.get_running_loop().call_later(self.wait_s, self.release)
+
+    def release(self) -> None:
+        if self.open:
+            return
+        self.open = True
+        if self._timer is not None:
+            self._timer.cancel()
+        for tap in self.taps:
+            tap.release()
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+
+
 class RtpTap:
     """One receiver's packets, copied to ffmpeg once :meth:`aim` says where."""
 
@@ -108,11 +153,15 @@ class RtpTap:
         self.media_ssrc: int | None = None
         self.packets = 0
         self.keyframe_requests = 0
-        self.first_at: float | None = None  # loop time of the first packet sent to ffmpeg
+        self.first_at: float | None = None  # loop time of the first packet taken for ffmpeg
+        self.first_timestamp: int | None = None  # RTP time of the first media packet taken
+        self.report: tuple[float, int] | None = None  # the last SR: (NTP seconds, RTP time)
         self._plan: TapPlan | None = None
         self._transport: asyncio.DatagramTransport | None = None
         self._keyframes: KeyframeSchedule | None = None
         self._grid_start: Callable[[], float | None] | None = None
+        self._gate: ReportGate | None = None
+        self._held: list[bytes] = []  # for ffmpeg, while the gate is closed
         self._install()
 
     def aim(
@@ -122,18 +171,31 @@ class RtpTap:
         *,
         keyframes: KeyframeSchedule | None = None,
         grid_start: Callable[[], float | None] | None = None,
+        gate: ReportGate | None = None,
     ) -> None:
         """Start copying packets to ``plan.port`` through ``transport`` (a UDP socket).
 
         For video, ``keyframes`` (H.264 only) decides when to ask the publisher for a
         keyframe; its grid starts at ``grid_start()``, the loop time of the session's first
         packet to ffmpeg, or, without it (no audio), at the first keyframe. Without a
-        schedule, one keyframe is asked for as the video starts.
+        schedule, one keyframe is asked for as the video starts. Media waits at ``gate``
+        until it opens.
         """
         self._plan = plan
         self._transport = transport
         self._keyframes = keyframes
         self._grid_start = grid_start
+        self._gate = gate
+
+    def release(self) -> None:
+        """The gate opened: send what it held, as it came, and put the keyframe grid where
+        the reports say ffmpeg's is."""
+        held, self._held = self._held, []
+        for data in held:
+            self._send(data, rtcp=False)
+        schedule, origin = self._keyframes, self._origin_by_reports()
+        if schedule is not None and schedule.origin is not None and origin is not None:
+            schedule.move(origin)
 
     async def request_keyframe(self) -> None:
         if self.media_ssrc is None:
@@ -158,25 +220,31 @@ class RtpTap:
         handle_rtcp = receiver._handle_rtcp_packet
 
         async def on_rtp(packet: RtpPacket, arrival_time_ms: int) -> None:
-            if self._copy(packet):
+            if self._take(packet, asyncio.get_running_loop().time()):
                 await self.request_keyframe()
             await handle_rtp(packet, arrival_time_ms=arrival_time_ms)
 
         async def on_rtcp(packet: AnyRtcpPacket) -> None:
             if isinstance(packet, RtcpSrPacket):
+                info = packet.sender_info
+                self.report = (info.ntp_timestamp / 2**32, info.rtp_timestamp)
                 self._send(bytes(packet), rtcp=True)
+                if self._plan is not None and self._gate is not None:
+                    self._gate.reported(self)
             await handle_rtcp(packet)
 
         # Private API, see the module docstring: per instance, so no other receiver changes.
         receiver._handle_rtp_packet = on_rtp  # type: ignore[method-assign]
         receiver._handle_rtcp_packet = on_rtcp  # type: ignore[method-assign]
 
-    def _copy(self, packet: RtpPacket) -> bool:
-        """Send ffmpeg its copy of ``packet``; True when a keyframe should be requested."""
+    def _take(self, packet: RtpPacket, arrival: float) -> bool:
+        """Send ffmpeg its copy of ``packet`` (which came at loop time ``arrival``), or hold
+        it while the gate is closed; True when a keyframe should be requested. Keyframes
+        are asked for as packets come, held or not, so they come when the grid needs them."""
         plan = self._plan
         if plan is None:
             return False
-        media = bool(packet.payload) and packet.payload_type in plan.media_types
+        media = self._media(packet, plan)
         if media:
             self.media_ssrc = packet.ssrc
         data = forwarded(packet, plan, self.media_ssrc)
@@ -184,9 +252,16 @@ class RtpTap:
             return False
         first = self.first_at is None
         if first:
-            self.first_at = asyncio.get_running_loop().time()
+            self.first_at = arrival
+        if media and self.first_timestamp is None:
+            self.first_timestamp = packet.timestamp
         self.packets += 1
-        self._send(data, rtcp=False)
+        gate = self._gate
+        if gate is not None and not gate.open:
+            self._held.append(data)
+            gate.held()
+        else:
+            self._send(data, rtcp=False)
         if self.kind != "video" or not media:
             return False  # retransmissions carry old timestamps: no clock in them
         schedule = self._keyframes
@@ -194,10 +269,49 @@ class RtpTap:
             return first
         keyframe = h264_keyframe(packet.payload)
         if schedule.origin is None:
-            self._start_grid(schedule, packet.timestamp, keyframe)
+            self._start_grid(schedule, packet.timestamp, keyframe, arrival)
         return schedule.on_video(packet.timestamp, keyframe)
 
-    def _start_grid(self, schedule: KeyframeSchedule, timestamp: int, keyframe: bool) -> None:
+    @staticmethod
+    def _media(packet: RtpPacket, plan: TapPlan) -> bool:
+        return bool(packet.payload) and packet.payload_type in plan.media_types
+
+    def wall_time(self, timestamp: int) -> float | None:
+        """The sender's NTP time of RTP time ``timestamp``, by its last report (None
+        before one)."""
+        plan, report = self._plan, self.report
+        if plan is None or report is None:
+            return None
+        ntp, at = report
+        step = (timestamp - at) & 0xFFFFFFFF
+        if step >= 1 << 31:
+            step -= 1 << 32
+        return ntp + step / plan.clock_rate
+
+    def _origin_by_reports(self) -> int | None:
+        """ffmpeg's first packet in this stream's RTP time, when every stream reported before
+        its media went out (the gate): ffmpeg then times all of them on the reports' clock,
+        and its segment grid starts at the earliest first packet of any stream."""
+        gate, plan, report = self._gate, self._plan, self.report
+        if gate is None or plan is None or report is None:
+            return None
+        starts = [
+            tap.wall_time(tap.first_timestamp) if tap.first_timestamp is not None else None
+            for tap in gate.taps
+        ]
+        known = [s for s in starts if s is not None]
+        if len(known) != len(gate.taps):
+            return None
+        ntp, at = report
+        return (at + round((min(known) - ntp) * plan.clock_rate)) & 0xFFFFFFFF
+
+    def _start_grid(
+        self, schedule: KeyframeSchedule, timestamp: int, keyframe: bool, arrival: float
+    ) -> None:
+        origin = self._origin_by_reports()
+        if origin is not None:
+            schedule.begin(origin)
+            return
         started = self._grid_start() if self._grid_start is not None else None
         if started is None:
             # ffmpeg's first packet will be this stream's first keyframe.
@@ -205,7 +319,7 @@ class RtpTap:
                 schedule.begin(timestamp)
             return
         # ffmpeg's first packet was the session's first (audio), this long before.
-        since = max(0.0, asyncio.get_running_loop().time() - started)
+        since = max(0.0, arrival - started)
         schedule.begin(timestamp - round(since * schedule.clock_rate))
 
     def _send(self, data: bytes, *, rtcp: bool) -> None:

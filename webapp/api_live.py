@@ -230,8 +230,14 @@ async def hls(request: Request) -> Response:
     if not path.is_file():
         return _problem(request, NotFound("hls_file", name))
     if name.endswith(".m3u8"):
+        # Read whole, not streamed: ffmpeg renames a new playlist into place every segment,
+        # and a file response would send the new one's bytes under the old one's length.
         headers = {"Cache-Control": "no-cache", "Access-Control-Allow-Origin": "*"}
-        return FileResponse(path, media_type="application/vnd.apple.mpegurl", headers=headers)
+        try:
+            listed = path.read_bytes()
+        except FileNotFoundError:
+            return _problem(request, NotFound("hls_file", name))
+        return Response(listed, media_type="application/vnd.apple.mpegurl", headers=headers)
     media = "video/mp2t" if name.endswith(".ts") else "video/mp4"
     headers = {"Cache-Control": "public, max-age=3600", "Access-Control-Allow-Origin": "*"}
     return FileResponse(path, media_type=media, headers=headers)

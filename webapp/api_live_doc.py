@@ -277,9 +277,14 @@ def _hls() -> dict[str, Any]:
     served = {
         "Cache-Control": cache,
         "Access-Control-Allow-Origin": CORS_HEADERS["Access-Control-Allow-Origin"],
-        "Accept-Ranges": {"schema": {"type": "string", "const": "bytes"}},
-        "ETag": {"schema": TEXT},
-        "Last-Modified": {"schema": TEXT},
+        **{
+            name: {"description": "segments only", "required": False, "schema": schema}
+            for name, schema in (
+                ("Accept-Ranges", {"type": "string", "const": "bytes"}),
+                ("ETag", TEXT),
+                ("Last-Modified", TEXT),
+            )
+        },
     }
     return {
         HLS: {
@@ -288,7 +293,8 @@ def _hls() -> dict[str, Any]:
                 "summary": "The room's HLS playlist (index.m3u8) and the segments it lists",
                 "description": "Playlist as application/vnd.apple.mpegurl, .ts segments as "
                 "video/mp2t, .m4s and .mp4 as video/mp4. HEAD answers the same headers "
-                "without the body; a Range header gets 206.",
+                "without the body; a Range header on a segment gets 206 (the playlist is "
+                "read whole, as it is replaced at every segment).",
                 "tags": [TAG],
                 "parameters": [
                     _path(

@@ -95,3 +95,23 @@ def test_the_grid_may_start_before_the_first_video_packet() -> None:
     schedule = KeyframeSchedule(every_s=1.0)
     schedule.begin(10_000 - round(0.2 * HZ))
     assert frames(schedule, 10_000, 30, keyframes={0}) == [27]
+
+
+def test_a_grid_moved_later_keeps_its_progress() -> None:
+    # Estimated from arrival at frame 0, then put 0.2 s later once the sender reports tell
+    # where ffmpeg's timeline starts; the line passed so far stays passed.
+    schedule = KeyframeSchedule(every_s=1.0)
+    schedule.begin(0)
+    assert frames(schedule, 0, 20, keyframes={0}) == []
+    schedule.move(round(0.2 * HZ))
+    assert [n for n in range(20, 40) if schedule.on_video(n * FRAME, False)] == [39]
+    assert schedule.line_s == 1.0
+    # Across the wrap, too.
+    wrapped = KeyframeSchedule(every_s=1.0)
+    start = 0xFFFFFFFF - 5 * FRAME
+    wrapped.begin(start)
+    frames(wrapped, start, 10, keyframes={0})
+    wrapped.move((start + 6 * FRAME) & 0xFFFFFFFF)
+    assert [
+        n for n in range(10, 40) if wrapped.on_video((start + n * FRAME) & 0xFFFFFFFF, False)
+    ] == [39]

@@ -128,6 +128,8 @@ class Checker:
         assert answer is not None, f"{method} {template} answered an undocumented {r.status_code}"
         self.seen.add((method, template, str(r.status_code)))
         for name, spec in answer.get("headers", {}).items():
+            if name not in r.headers and spec.get("required") is False:
+                continue  # documented as sometimes absent (segments' headers on a playlist)
             value = r.headers[name]
             assert jsonschema_rs.is_valid(spec["schema"], int(value) if value.isdigit() else value)
         if "content" not in answer:
