@@ -5,6 +5,8 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
+from bench.report import machine_line
+
 HLS_EDGE_SEGMENTS = 3  # hls.js liveSyncDurationCount: a player starts this far from the end
 BUSY_CORES = 0.2  # other load above this during a window is called out
 
@@ -113,10 +115,7 @@ def report(
     """Print the run; return its figures."""
     rows = figures(ran)
     print()
-    print(
-        f"machine: {facts['cores']} cores ({facts['usable_cores']} usable), {facts['cpu_model']}; "
-        f"{facts['python']}; {facts['platform']}"
-    )
+    print(machine_line(facts))
     print(f"ffmpeg:  {ffmpeg}")
     print(
         "clips:   1280x720 30 fps testsrc2 + 440 Hz tone, 2.5 Mb/s H.264 baseline (MPEG-TS) or "

@@ -77,6 +77,14 @@ def machine() -> dict[str, Any]:
     }
 
 
+def machine_line(facts: dict[str, Any]) -> str:
+    """The machine of :func:`machine`, in one line for a report."""
+    return (
+        f"machine: {facts['cores']} cores ({facts['usable_cores']} usable), {facts['cpu_model']}; "
+        f"{facts['python']}; {facts['platform']}"
+    )
+
+
 def _cpu(value: float | None) -> str:
     return f"{value:>9.0f}%" if value is not None else f"{'-':>10}"
 

@@ -44,7 +44,7 @@ from typing import Any
 import httpx
 
 from bench.httpload import _machine_busy_s
-from bench.report import machine
+from bench.report import machine, machine_line
 from bench.servers import FAST_HASHING, HOST, ServerProcess, child_env, lifeaccount_command
 from media.ffmpeg import EncodeSettings
 from media.probe import ProbeResult, probe
@@ -425,10 +425,7 @@ def report(
     ladder = Transcoder(source, probed, source.parent / "unused").ladder
     settings = EncodeSettings()
     print()
-    print(
-        f"machine: {facts['cores']} cores ({facts['usable_cores']} usable), {facts['cpu_model']}; "
-        f"{facts['python']}; {facts['platform']}"
-    )
+    print(machine_line(facts))
     print(f"ffmpeg:  {ffmpeg}")
     print(
         f"clip:    {probed.width}x{probed.height} {probed.fps:g} fps, {probed.duration_s:.1f} s, "

@@ -65,6 +65,25 @@ class Room:
     async def publish(self, client: httpx.AsyncClient, clip: Path) -> Publisher:
         return await publish(whip_signal(client, self.whip_url, self.key), clip)
 
+    async def hang_up(self, client: httpx.AsyncClient, publisher: Publisher) -> int:
+        """DELETE the publisher's session with the key, then close it; the DELETE's status."""
+        hung = await client.delete(
+            urljoin(self.whip_url, publisher.session_id),
+            headers={"Authorization": f"Bearer {self.key}"},
+        )
+        await publisher.close()
+        return hung.status_code
+
+    async def two_more_segments(self, client: httpx.AsyncClient) -> tuple[str, int]:
+        """Wait until the playlist lists two segments past its last one now; the playlist
+        then, and the number of that last one (-1: none yet)."""
+        last = max(numbers(await self.playlist(client)), default=-1)
+        listed: str = await eventually(
+            lambda: self.playlist(client),
+            lambda text: max(numbers(text), default=-1) >= last + 2,
+        )
+        return listed, last
+
     def end(self) -> dict[str, Any]:
         """End the room, then wait for its replay to be ready; the replay content."""
         with httpx.Client(base_url=self.base, timeout=30) as api:
@@ -182,17 +201,10 @@ def test_a_publisher_back_within_the_grace_period_continues_the_live(
                 back = await room.state(client)
                 assert back["state"] == "live" and back["publisher_gone_at"] is None
                 # Every segment of the first session is listed once the second one is on.
-                last = max(numbers(await room.playlist(client)))
-                listed: str = await eventually(
-                    lambda: room.playlist(client), lambda text: max(numbers(text)) >= last + 2
-                )
+                listed, last = await room.two_more_segments(client)
             finally:
-                hung = await client.delete(
-                    urljoin(room.whip_url, second.session_id),
-                    headers={"Authorization": f"Bearer {room.key}"},
-                )
-                await second.close()
-            assert hung.status_code == 200
+                hung = await room.hang_up(client, second)
+            assert hung == 200
             return listed, last
 
     listed, last = asyncio.run(run())
@@ -249,12 +261,8 @@ def test_rotating_the_key_lets_its_publisher_go(
                 state = await room.state(client)
                 assert state["state"] == "live" and state["publisher_gone_at"] is None
             finally:
-                hung = await client.delete(
-                    urljoin(room.whip_url, again.session_id),
-                    headers={"Authorization": f"Bearer {room.key}"},
-                )
-                await again.close()
-            assert hung.status_code == 200
+                hung = await room.hang_up(client, again)
+            assert hung == 200
             # The host page publishes with the owner's session, not the key: a rotation
             # leaves it on the air.
             host = await publish(session_signal(client, room), clip)
@@ -264,11 +272,7 @@ def test_rotating_the_key_lets_its_publisher_go(
                     headers=room.owner.key_headers,
                 )
                 assert rotated.status_code == 200, rotated.text
-                last = max(numbers(await room.playlist(client)), default=-1)
-                await eventually(
-                    lambda: room.playlist(client),
-                    lambda text: max(numbers(text), default=-1) >= last + 2,
-                )
+                await room.two_more_segments(client)
                 assert host.pc.connectionState == "connected"
                 state = await room.state(client)
                 assert state["state"] == "live" and state["publisher_gone_at"] is None

@@ -82,9 +82,9 @@ def test_good_settings_parse() -> None:
     assert Settings.load({}, {}).ice() == DIRECT
 
 
-async def test_a_seat_answer_announces_the_public_address() -> None:
-    fanouts = {"video": FrameFanout("video"), "audio": FrameFanout("audio")}
-    seats = Seats(fanouts, max_seats=1, ice=Ice(public_ip=PUBLIC))
+async def seat_answer(ice: Ice) -> str:
+    """The answer a WHEP seat gives a video viewer, announced by ``ice``."""
+    seats = Seats({"video": FrameFanout("video")}, max_seats=1, ice=ice)
     viewer = new_peer(DIRECT)
     viewer.addTransceiver("video", direction="recvonly")
     try:
@@ -93,6 +93,11 @@ async def test_a_seat_answer_announces_the_public_address() -> None:
     finally:
         await viewer.close()
         await seats.close()
+    return answer
+
+
+async def test_a_seat_answer_announces_the_public_address() -> None:
+    answer = await seat_answer(Ice(public_ip=PUBLIC))
     hosts = re.findall(r"^a=candidate:\S+ \d+ udp \d+ (\S+) \d+ typ host", answer, re.M)
     ipv4 = [address for address in hosts if ":" not in address]
     assert ipv4 and set(ipv4) == {PUBLIC}
@@ -120,16 +125,9 @@ async def test_a_stun_server_adds_its_mapped_address_to_the_answer() -> None:
     loop = asyncio.get_running_loop()
     transport, _ = await loop.create_datagram_endpoint(StunServer, local_addr=("127.0.0.1", 0))
     port = transport.get_extra_info("sockname")[1]
-    fanouts = {"video": FrameFanout("video")}
-    seats = Seats(fanouts, max_seats=1, ice=Ice(stun=f"stun:127.0.0.1:{port}"))
-    viewer = new_peer(DIRECT)
-    viewer.addTransceiver("video", direction="recvonly")
     try:
-        await viewer.setLocalDescription(await viewer.createOffer())
-        answer, _ = await seats.play(viewer.localDescription.sdp)
+        answer = await seat_answer(Ice(stun=f"stun:127.0.0.1:{port}"))
     finally:
-        await viewer.close()
-        await seats.close()
         transport.close()
     reflexive = re.findall(r"^a=candidate:\S+ \d+ udp \d+ (\S+) \d+ typ srflx", answer, re.M)
     assert reflexive and set(reflexive) == {MAPPED}
