@@ -70,6 +70,14 @@ def test_a_whip_encoder_goes_live_and_the_room_ends_in_a_replay(
 
             with pytest.raises(Refused):
                 await publish(busy, clip)
+            # While live, a wrong key and a garbage offer are refused as before.
+            wrong_key = {**sdp, "Authorization": "Bearer lsk_not_it"}
+            assert (
+                await client.post(whip_url, content="v=0", headers=wrong_key)
+            ).status_code == 401
+            junk = await client.post(whip_url, content="no sdp", headers={**bearer, **sdp})
+            assert junk.status_code == 400
+            # None of them disturbed the publisher: a viewer gets its frames.
             viewer = await view(whep_signal(client, room["whep_url"]))
             try:
                 frames = await viewer.frames("video", 10)
