@@ -1,64 +1,123 @@
-"""The in-process broker: ordered fan-out, bounded queues that drop instead of blocking."""
+"""The broker port, on every engine this build has: sequenced events framed once, ordered
+fan-out through bounded queues that drop instead of blocking, history for "since", presence."""
 
 from __future__ import annotations
 
-from store.broker import MemoryBroker
+import asyncio
+import json
+from collections.abc import AsyncIterator
+
+import pytest
+
+from store.broker import Broker, Event, MemoryBroker, frame
 
 
-async def test_publish_reaches_every_subscriber_in_order() -> None:
-    broker = MemoryBroker()
+@pytest.fixture(params=["memory"])
+async def broker(request: pytest.FixtureRequest) -> AsyncIterator[Broker]:
+    engine = MemoryBroker(queue_size=4, history=5)
+    yield engine
+    await engine.close()
+
+
+def body(n: int) -> bytes:
+    return json.dumps({"type": "chat", "data": {"n": n}}, separators=(",", ":")).encode()
+
+
+def test_the_frame_puts_seq_first_in_the_json() -> None:
+    assert json.loads(frame(7, b'{"type":"likes","data":{"total":3}}')) == {
+        "seq": 7,
+        "type": "likes",
+        "data": {"total": 3},
+    }
+    assert frame(1, b"{}") == b'{"seq":1}'
+    with pytest.raises(ValueError):
+        frame(1, b"[1]")
+
+
+async def test_events_are_numbered_per_topic_from_one(broker: Broker) -> None:
+    sent = [await broker.publish("room:1", body(n)) for n in range(3)]
+    assert [e.seq for e in sent] == [1, 2, 3]
+    assert json.loads(sent[2].frame) == {"seq": 3, "type": "chat", "data": {"n": 2}}
+    assert (await broker.publish("room:2", body(0))).seq == 1
+    assert await broker.last_seq("room:1") == 3
+    assert await broker.last_seq("room:none") == 0
+
+
+async def test_every_subscriber_gets_every_event_in_order(broker: Broker) -> None:
     async with broker.subscribe("room:1") as a, broker.subscribe("room:1") as b:
-        for i in range(5):
-            assert await broker.publish("room:1", f"m{i}".encode()) == 2
+        sent = [await broker.publish("room:1", body(n)) for n in range(3)]
         for sub in (a, b):
-            assert [await sub.get() for _ in range(5)] == [b"m0", b"m1", b"m2", b"m3", b"m4"]
+            assert [await sub.get() for _ in range(3)] == sent
 
 
-async def test_topics_are_separate() -> None:
-    broker = MemoryBroker()
-    async with broker.subscribe("room:1") as one:
-        assert await broker.publish("room:2", b"elsewhere") == 0
-        await broker.publish("room:1", b"here")
-        assert await one.get() == b"here"
+async def test_racing_publishers_never_share_or_skip_a_seq(broker: Broker) -> None:
+    async with broker.subscribe("room:1") as sub:
+        sent = await asyncio.gather(*(broker.publish("room:1", body(n)) for n in range(4)))
+        assert sorted(e.seq for e in sent) == [1, 2, 3, 4]
+        got = [await sub.get() for _ in range(4)]
+        assert [e.seq for e in got] == [1, 2, 3, 4]
 
 
-async def test_leaving_unsubscribes_even_on_error() -> None:
-    broker = MemoryBroker()
-    async with broker.subscribe("room:1"):
-        assert await broker.publish("room:1", b"x") == 1
-    assert await broker.publish("room:1", b"x") == 0
-    try:
+async def test_a_full_queue_drops_for_that_subscriber_only_who_sees_the_gap(
+    broker: Broker,
+) -> None:
+    async with broker.subscribe("room:1") as slow, broker.subscribe("room:1") as fast:
+        for n in range(6):  # the queues hold 4
+            event = await broker.publish("room:1", body(n))
+            assert await fast.get() == event
+        got = [await slow.get() for _ in range(4)]
+        assert [e.seq for e in got] == [1, 2, 3, 4]
+        nxt = await broker.publish("room:1", body(6))
+        assert (await slow.get()).seq == nxt.seq == 7  # 5 and 6 were missed…
+        missed = await broker.since("room:1", 4)  # …and are read back
+        assert missed is not None and [e.seq for e in missed] == [5, 6, 7]
+
+
+async def test_history_answers_since_or_says_it_is_too_old(broker: Broker) -> None:
+    for n in range(8):  # history keeps 5: seqs 4..8
+        await broker.publish("room:1", body(n))
+    kept = await broker.since("room:1", 3)
+    assert kept is not None and [e.seq for e in kept] == [4, 5, 6, 7, 8]
+    assert await broker.since("room:1", 8) == []
+    assert await broker.since("room:1", 2) is None  # seq 3 is gone: reset
+    assert await broker.since("room:1", 9) is None  # not this room's life
+    assert await broker.since("room:quiet", 0) == []
+
+
+async def test_presence_counts_members_once(broker: Broker) -> None:
+    assert await broker.enter("room:1", "c1") == 1
+    assert await broker.enter("room:1", "c2") == 2
+    assert await broker.enter("room:1", "c2") == 2
+    assert await broker.present("room:2") == 0
+    assert await broker.leave("room:1", "c1") == 1
+    assert await broker.leave("room:1", "gone") == 1
+    assert await broker.present("room:1") == 1
+
+
+async def test_forget_drops_history_and_presence_but_keeps_counting(broker: Broker) -> None:
+    async with broker.subscribe("room:1") as sub:
+        await broker.publish("room:1", body(0))
+        await broker.enter("room:1", "c1")
+        await broker.forget("room:1")
+        assert await broker.present("room:1") == 0
+        assert await broker.since("room:1", 0) is None
+        assert (await broker.publish("room:1", body(1))).seq == 2
+        assert [(await sub.get()).seq, (await sub.get()).seq] == [1, 2]
+
+
+async def test_leaving_unsubscribes_even_on_error(broker: Broker) -> None:
+    async with broker.subscribe("room:1") as sub:
+        await broker.publish("room:1", body(0))
+        assert isinstance(await sub.get(), Event)
+    with pytest.raises(ValueError):
         async with broker.subscribe("room:1"):
             raise ValueError("handler failed")
-    except ValueError:
-        pass
-    assert await broker.publish("room:1", b"x") == 0
+    async with broker.subscribe("room:1") as again:
+        event = await broker.publish("room:1", body(1))
+        assert await again.get() == event
 
 
-async def test_a_full_queue_drops_for_that_subscriber_only() -> None:
-    broker = MemoryBroker(queue_size=2)
-    async with broker.subscribe("room:1") as slow, broker.subscribe("room:1") as fast:
-        assert await broker.publish("room:1", b"m1") == 2
-        assert await fast.get() == b"m1"
-        assert await broker.publish("room:1", b"m2") == 2
-        assert await fast.get() == b"m2"
-        # slow holds m1 and m2: m3 is dropped for it, and publish returned without waiting.
-        assert await broker.publish("room:1", b"m3") == 1
-        assert await fast.get() == b"m3"
-        assert [await slow.get(), await slow.get()] == [b"m1", b"m2"]
-        assert await broker.publish("room:1", b"m4") == 2
-        assert await slow.get() == b"m4"
-        assert await fast.get() == b"m4"
-
-
-async def test_ping_round_trips_and_leaves_nothing_behind() -> None:
-    broker = MemoryBroker()
+async def test_ping_round_trips_and_leaves_nothing_behind(broker: Broker) -> None:
     await broker.ping()
-    assert await broker.publish("_ping", b"x") == 0
-
-
-async def test_close_drops_every_subscription() -> None:
-    broker = MemoryBroker()
-    async with broker.subscribe("room:1"):
-        await broker.close()
-        assert await broker.publish("room:1", b"x") == 0
+    await broker.ping()
+    assert await broker.last_seq("_ping") == 0
