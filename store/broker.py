@@ -63,6 +63,10 @@ class Broker(Protocol):
         """The seq of the topic's latest event; 0 before any."""
         ...
 
+    async def recent(self, topic: str) -> list[Event]:
+        """Every event the topic's history still keeps, oldest first."""
+        ...
+
     def subscribe(self, topic: str) -> AbstractAsyncContextManager[Subscription]: ...
 
     async def enter(self, topic: str, member: str) -> int:
@@ -141,6 +145,10 @@ class MemoryBroker:
     async def last_seq(self, topic: str) -> int:
         room = self._topics.get(topic)
         return room.seq if room is not None else 0
+
+    async def recent(self, topic: str) -> list[Event]:
+        room = self._topics.get(topic)
+        return list(room.history) if room is not None else []
 
     @asynccontextmanager
     async def _subscribe(self, topic: str) -> AsyncIterator[_Queue]:

@@ -121,3 +121,9 @@ async def test_ping_round_trips_and_leaves_nothing_behind(broker: Broker) -> Non
     await broker.ping()
     await broker.ping()
     assert await broker.last_seq("_ping") == 0
+
+
+async def test_recent_is_what_the_history_keeps(broker: Broker) -> None:
+    assert await broker.recent("room:1") == []
+    sent = [await broker.publish("room:1", body(n)) for n in range(7)]
+    assert await broker.recent("room:1") == sent[2:]

@@ -1,0 +1,141 @@
+"""The room channel's rules (DESIGN §5), apart from any transport: who is speaking, what a
+snapshot holds, and the ops a viewer may send, each becoming events on the room's topic.
+
+Events go through the broker port (``store.broker``), which numbers them per room and frames
+each once; a gateway only relays frames. An op either publishes its event and answers a
+result, or raises a :class:`~accounts.errors.DomainError` whose ``code`` the gateway sends in
+the op's error. Anonymous viewers read only.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from accounts.errors import DomainError, Forbidden, Invalid
+from accounts.fans import get_fan, verify_token
+from live import rooms
+from store.broker import Broker, Event
+from store.clock import rfc3339
+from store.port import DocumentStore
+
+MAX_CHAT = 200  # characters of one chat message
+CHAT_EVERY_S = 2.0  # a fan's messages at most this often (DESIGN §5: 1 message / 2 s)
+SNAPSHOT_CHAT = 50  # chat lines a snapshot carries
+PRUNE_AT = 10_000  # fans' last-message times kept before the stale ones go
+
+
+def topic(room_id: str) -> str:
+    return f"room:{room_id}"
+
+
+def body(type_: str, data: dict[str, Any], at: datetime) -> bytes:
+    """An event's text without its seq (the broker puts that first)."""
+    return orjson.dumps({"type": type_, "at": rfc3339(at), "data": data})
+
+
+class RateLimited(DomainError):
+    status = 429
+    code = "rate_limited"
+    title = "Too many requests"
+
+    def __init__(self, detail: str, retry_after_s: float) -> None:
+        super().__init__(detail)
+        self.retry_after_s = retry_after_s
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who is on a connection: a fan (by a verified token) or nobody (read only)."""
+
+    fan_id: str | None = None
+    name: str = ""
+
+    @property
+    def anonymous(self) -> bool:
+        return self.fan_id is None
+
+
+ANONYMOUS = Viewer()
+
+
+@dataclass
+class Channel:
+    store: DocumentStore
+    broker: Broker
+    secret: bytes
+    now: Callable[[], datetime]
+    chat_every_s: float = CHAT_EVERY_S
+    _last_chat: dict[tuple[str, str], datetime] = field(default_factory=dict)
+
+    async def viewer(self, token: str | None) -> Viewer:
+        """The viewer a hello's token names; None or "" is anonymous. Unauthorized (code
+        ``token_invalid`` / ``token_expired`` / ``token_revoked``) for a bad one."""
+        if not token:
+            return ANONYMOUS
+        ident = await verify_token(self.store, self.secret, token, now=self.now())
+        fan = await get_fan(self.store, ident.fan_id)
+        return Viewer(fan_id=fan.id, name=fan.name)
+
+    async def room(self, room_id: str) -> rooms.Room:
+        return await rooms.get_room(self.store, room_id)
+
+    async def snapshot(self, room_id: str) -> tuple[int, bytes]:
+        """What a joining viewer sees, and the seq it is as of: events after it follow."""
+        room = await rooms.get_room(self.store, room_id)
+        name = topic(room_id)
+        kept = await self.broker.recent(name)
+        seq = kept[-1].seq if kept else await self.broker.last_seq(name)
+        chat = [
+            parsed["data"]
+            for parsed in (orjson.loads(e.frame) for e in kept)
+            if parsed.get("type") == "chat"
+        ][-SNAPSHOT_CHAT:]
+        data = {
+            "seq": seq,
+            "room": {
+                "id": room.id,
+                "state": room.state.value,
+                "title": room.title,
+                "started_at": room.started_at,
+                "ended_at": room.ended_at,
+                "replay_content_id": room.replay_content_id,
+            },
+            "viewers": await self.broker.present(name),
+            "chat": chat,
+        }
+        return seq, body("snapshot", data, self.now())
+
+    async def chat(self, room_id: str, viewer: Viewer, op: dict[str, Any]) -> dict[str, Any]:
+        """A chat line from ``viewer``; the result is the event's seq."""
+        if viewer.fan_id is None:
+            raise Forbidden("sign in to chat: anonymous viewers read only", code="read_only")
+        text = op.get("text")
+        if not isinstance(text, str) or not (text := text.strip()):
+            raise Invalid("send the message as a non-empty 'text'", field="text")
+        if len(text) > MAX_CHAT:
+            raise Invalid(f"a message is at most {MAX_CHAT} characters", field="text")
+        if any(unicodedata.category(c) in ("Cc", "Cf") and c != "\u200d" for c in text):
+            raise Invalid("a message holds no control characters", field="text")
+        room = await rooms.get_room(self.store, room_id)
+        if room.state is not rooms.State.LIVE:
+            raise DomainError("chat is open while the room is live", code="room_not_live")
+        now = self.now()
+        key = (room_id, viewer.fan_id)
+        last = self._last_chat.get(key)
+        if last is not None and (waited := (now - last).total_seconds()) < self.chat_every_s:
+            wait = round(self.chat_every_s - waited, 2)
+            raise RateLimited(f"one message every {self.chat_every_s:g} s; wait {wait} s", wait)
+        if len(self._last_chat) > PRUNE_AT:
+            stale = [k for k, at in self._last_chat.items() if (now - at).total_seconds() > 60]
+            for k in stale:
+                del self._last_chat[k]
+        self._last_chat[key] = now
+        data = {"fan_id": viewer.fan_id, "name": viewer.name, "text": text}
+        event: Event = await self.broker.publish(topic(room_id), body("chat", data, now))
+        return {"seq": event.seq}

@@ -1,0 +1,262 @@
+"""The room channel gateway (webapp/gateway.py) with real websocket clients on 127.0.0.1: hello
+and snapshot, room-wide seq, ack/error per op with the client's id, retries that never repeat
+an effect, recovery with ``since`` (exactly the missed events, or reset past the history),
+anonymous read only, refused hellos, and a stalled client closed with 4008 while the others
+keep receiving."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from accounts import schema as accounts_schema
+from accounts.accounts import create_account
+from accounts.fans import mint_token, upsert_fan
+from live import rooms
+from live import schema as live_schema
+from live.channel import Channel, topic
+from store.broker import MemoryBroker
+from store.clock import utc_now
+from store.sqlite import SQLiteStore
+from webapp.gateway import CLOSE_HELLO, CLOSE_ROOM, CLOSE_SLOW, Gateway, Limits
+
+SECRET = b"s" * 32
+TIMEOUT_S = 10.0
+
+
+@dataclass
+class Setup:
+    store: SQLiteStore
+    broker: MemoryBroker
+    channel: Channel
+    gateway: Gateway
+    url: str  # the room's channel URL
+    room_id: str
+    tokens: list[str]
+
+
+@pytest.fixture
+async def setup(tmp_path: Path) -> AsyncIterator[Setup]:
+    store = SQLiteStore(tmp_path / "gw.db")
+    await store.ensure_indexes([*accounts_schema.INDEXES, *live_schema.INDEXES])
+    now = utc_now()
+    account = await create_account(store, name="Tea House", handle="tea-gw", now=now)
+    room = await rooms.create_room(store, account.id, title="新品直播", now=now)
+    await rooms.go_live(store, room.id, now=now)
+    tokens = []
+    for n in range(2):
+        fan = await upsert_fan(
+            store, issuer_id=account.id, external_id=f"u{n}", name=f"fan {n}", now=now
+        )
+        minted = await mint_token(store, SECRET, fan=fan, account_id=account.id, ttl_s=600, now=now)
+        tokens.append(minted.token)
+    broker = MemoryBroker(history=20)
+    channel = Channel(store, broker, SECRET, utc_now, chat_every_s=0)
+    gateway = Gateway(
+        channel, broker, limits=Limits(tick_s=0.005, max_events=50, max_bytes=64 << 10)
+    )
+    port = await gateway.start("127.0.0.1", 0)
+    url = f"ws://127.0.0.1:{port}/api/v1/rooms/{room.id}/channel"
+    yield Setup(store, broker, channel, gateway, url, room.id, tokens)
+    await gateway.stop()
+    await store.close()
+
+
+async def receive(ws: ClientConnection) -> dict[str, Any]:
+    async with asyncio.timeout(TIMEOUT_S):
+        message: dict[str, Any] = json.loads(await ws.recv())
+    return message
+
+
+async def join(url: str, token: str | None = None) -> tuple[ClientConnection, dict[str, Any]]:
+    ws = await connect(url)
+    await ws.send(json.dumps({"op": "hello", **({"token": token} if token else {})}))
+    return ws, await receive(ws)
+
+
+async def answer(ws: ClientConnection, op_id: str | None) -> dict[str, Any]:
+    """The ack or error for ``op_id``, past the events that come before it."""
+    while True:
+        message = await receive(ws)
+        if message.get("type") in ("ack", "error") and message.get("id") == op_id:
+            return message
+
+
+async def chat(ws: ClientConnection, op_id: str, text: str) -> dict[str, Any]:
+    await ws.send(json.dumps({"op": "chat", "id": op_id, "text": text}))
+    return await answer(ws, op_id)
+
+
+async def test_a_viewer_gets_a_snapshot_then_every_event_in_seq_order(setup: Setup) -> None:
+    reader, snapshot = await join(setup.url)
+    fan, _ = await join(setup.url, setup.tokens[0])
+    try:
+        assert snapshot["type"] == "snapshot" and "seq" not in snapshot
+        assert snapshot["data"]["room"]["state"] == "live" and snapshot["data"]["seq"] == 0
+        assert snapshot["data"]["viewers"] >= 1
+        acks = [await chat(fan, f"m{n}", f"第{n}条") for n in range(5)]
+        assert [a["type"] for a in acks] == ["ack"] * 5
+        assert [a["id"] for a in acks] == [f"m{n}" for n in range(5)]
+        seqs = [a["result"]["seq"] for a in acks]
+        assert seqs == sorted(seqs) and len(set(seqs)) == 5
+        got = [await receive(reader) for _ in range(5)]
+        assert [e["seq"] for e in got] == seqs
+        assert [e["data"]["text"] for e in got] == [f"第{n}条" for n in range(5)]
+        assert got[0]["type"] == "chat" and got[0]["data"]["name"] == "fan 0"
+    finally:
+        await reader.close()
+        await fan.close()
+
+
+async def test_errors_carry_the_op_id_and_a_code(setup: Setup) -> None:
+    anonymous, _ = await join(setup.url)
+    fan, _ = await join(setup.url, setup.tokens[0])
+    try:
+        refused = await chat(anonymous, "a1", "hello")
+        assert (refused["type"], refused["id"], refused["code"]) == ("error", "a1", "read_only")
+        empty = await chat(fan, "f1", "   ")
+        assert (empty["code"], empty["field"]) == ("invalid_field", "text")
+        long = await chat(fan, "f2", "长" * 201)
+        assert long["code"] == "invalid_field"
+        await fan.send(json.dumps({"op": "dance", "id": "f3"}))
+        assert (await answer(fan, "f3"))["code"] == "unknown_op"
+        await fan.send(json.dumps({"op": "chat", "text": "no id"}))
+        assert (await answer(fan, None))["code"] == "bad_op"
+        await fan.send("not json")
+        assert (await answer(fan, None))["code"] == "bad_op"
+        assert await setup.broker.last_seq(topic(setup.room_id)) == 0  # nothing happened
+    finally:
+        await anonymous.close()
+        await fan.close()
+
+
+async def test_a_retried_id_answers_the_same_and_happens_once(setup: Setup) -> None:
+    fan, _ = await join(setup.url, setup.tokens[0])
+    try:
+        first = await chat(fan, "same", "买一送一")
+        again = await chat(fan, "same", "买一送一")
+        assert first == again and first["type"] == "ack"
+    finally:
+        await fan.close()
+    # Even from a new connection of the same fan.
+    back, _ = await join(setup.url, setup.tokens[0])
+    try:
+        assert await chat(back, "same", "买一送一") == first
+        assert await setup.broker.last_seq(topic(setup.room_id)) == 1
+        # The same id from another fan is that fan's own op.
+        other, _ = await join(setup.url, setup.tokens[1])
+        try:
+            assert (await chat(other, "same", "我也要"))["result"]["seq"] == 2
+        finally:
+            await other.close()
+    finally:
+        await back.close()
+
+
+async def test_a_rate_limited_fan_is_told_how_long_to_wait(setup: Setup) -> None:
+    setup.channel.chat_every_s = 60
+    fan, _ = await join(setup.url, setup.tokens[0])
+    try:
+        assert (await chat(fan, "1", "first"))["type"] == "ack"
+        limited = await chat(fan, "2", "second")
+        assert limited["code"] == "rate_limited" and 0 < limited["retry_after_s"] <= 60
+    finally:
+        await fan.close()
+
+
+async def test_since_gives_exactly_the_missed_events_then_live(setup: Setup) -> None:
+    name = topic(setup.room_id)
+    reader, _ = await join(setup.url)
+    first = await setup.broker.publish(name, b'{"type":"notice","data":{"n":1}}')
+    assert (await receive(reader))["seq"] == first.seq
+    await reader.close()
+    missed = [
+        await setup.broker.publish(name, b'{"type":"notice","data":{"n":%d}}' % n)
+        for n in range(2, 6)
+    ]
+    back = await connect(f"{setup.url}?since={first.seq}")
+    try:
+        await back.send(json.dumps({"op": "hello"}))
+        got = [await receive(back) for _ in missed]
+        assert [e["seq"] for e in got] == [e.seq for e in missed]
+        live = await setup.broker.publish(name, b'{"type":"notice","data":{"n":6}}')
+        assert (await receive(back))["seq"] == live.seq
+    finally:
+        await back.close()
+
+
+async def test_since_past_the_history_gets_reset_then_a_snapshot(setup: Setup) -> None:
+    name = topic(setup.room_id)
+    for n in range(30):  # the history keeps 20
+        await setup.broker.publish(name, b'{"type":"notice","data":{"n":%d}}' % n)
+    back = await connect(f"{setup.url}?since=3")
+    try:
+        await back.send(json.dumps({"op": "hello"}))
+        reset, snapshot = await receive(back), await receive(back)
+        assert reset["type"] == "reset" and reset["data"]["since"] == 3
+        assert snapshot["type"] == "snapshot" and snapshot["data"]["seq"] == 30
+    finally:
+        await back.close()
+
+
+async def closed_with(ws: ClientConnection) -> int | None:
+    """Read until the server closes; the close code it sent."""
+    try:
+        async with asyncio.timeout(TIMEOUT_S):
+            async for _ in ws:
+                pass
+    except ConnectionClosed:
+        pass
+    return ws.close_code
+
+
+async def test_hellos_that_cannot_be_served_are_closed_with_a_reason(setup: Setup) -> None:
+    ws = await connect(setup.url)
+    await ws.send(json.dumps({"op": "chat", "id": "x"}))
+    said = await receive(ws)
+    assert said["code"] == "hello_required"
+    assert await closed_with(ws) == CLOSE_HELLO
+    ws = await connect(setup.url)
+    await ws.send(json.dumps({"op": "hello", "token": "lft_forged.token"}))
+    assert (await receive(ws))["code"] == "token_invalid"
+    assert await closed_with(ws) == CLOSE_HELLO
+    missing = setup.url.replace(setup.room_id, "room_0000000000nothing")
+    ws = await connect(missing)  # closed before any hello
+    assert await closed_with(ws) == CLOSE_ROOM
+
+
+async def test_a_stalled_client_is_closed_with_4008_while_others_keep_receiving(
+    setup: Setup,
+) -> None:
+    name = topic(setup.room_id)
+    stalled = await connect(setup.url, max_queue=1)
+    await stalled.send(json.dumps({"op": "hello"}))
+    assert (await receive(stalled))["type"] == "snapshot"
+    [behind] = setup.gateway.hubs[setup.room_id].viewings
+    reader, _ = await join(setup.url)
+    padding = "x" * 32_000
+    try:
+        # The stalled client reads nothing more; the reader reads everything as it comes.
+        for _ in range(5_000):
+            event = await setup.broker.publish(
+                name, json.dumps({"type": "notice", "data": {"pad": padding}}).encode()
+            )
+            assert (await receive(reader))["seq"] == event.seq
+            if behind.slow:
+                break
+        assert behind.slow, "the stalled client was never found too slow"
+        assert behind.pending_bytes == 0  # its backlog is let go at once
+        # Reading again, it finds the close after what its socket already held.
+        assert await closed_with(stalled) == CLOSE_SLOW
+        after = await setup.broker.publish(name, b'{"type":"notice","data":{}}')
+        assert (await receive(reader))["seq"] == after.seq
+    finally:
+        await reader.close()
