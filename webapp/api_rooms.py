@@ -9,6 +9,7 @@ room or rotate its key, and nowhere else.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from urllib.parse import urlsplit
 
 from accounts.errors import Forbidden
 from accounts.staff import Role
@@ -22,21 +23,38 @@ from webapp.api import ACCOUNT_PATH, STAFF_OR_KEY, Call, Endpoint, base_url
 from webapp.api_contents import speaks_for
 from webapp.auth import Caller, Kind
 from webapp.content_view import absolute
+from webapp.context import Services
 
 HOST_ROLES = frozenset({Role.OWNER, Role.EDITOR, Role.HOST})
 R = "/api/v1/rooms/{room_id}"
 
 
-def room_urls(base: str, room_id: str) -> dict[str, str]:
-    """A room's absolute URLs on the deployment at ``base`` (``http(s)://host``)."""
-    socket = "ws" + base.removeprefix("http")  # http → ws, https → wss
+def channel_base(configured: str, base: str, port: int) -> str:
+    """Where viewers reach the room channel: ``configured`` (LIFEACCOUNT_CHANNEL_URL, a proxy's
+    public wss:// base), else the deployment's host at the gateway's own port."""
+    if configured:
+        return configured.rstrip("/")
+    parts = urlsplit("ws" + base.removeprefix("http"))  # http → ws, https → wss
+    host = parts.hostname or "localhost"
+    shown = f"[{host}]" if ":" in host else host
+    return f"{parts.scheme}://{shown}:{port}"
+
+
+def room_urls(base: str, room_id: str, channel: str) -> dict[str, str]:
+    """A room's absolute URLs on the deployment at ``base`` (``http(s)://host``), its channel
+    at ``channel`` (``channel_base``)."""
     return {
         "whip_url": f"{base}/whip/{room_id}",
         "whep_url": f"{base}/whep/{room_id}",
         "hls_url": f"{base}/hls/{room_id}/index.m3u8",
-        "channel_url": f"{socket}/api/v1/rooms/{room_id}/channel",
+        "channel_url": f"{channel}/api/v1/rooms/{room_id}/channel",
         "url": f"{base}/r/{room_id}",
     }
+
+
+def urls_of(services: Services, base: str, room_id: str) -> dict[str, str]:
+    channel = channel_base(services.settings.channel_url, base, services.channel_port)
+    return room_urls(base, room_id, channel)
 
 
 def cover_url(room: Room, base: str, images: Mapping[str, Image]) -> str | None:
@@ -70,7 +88,7 @@ async def rooms_out(call: Call, found: Sequence[Room]) -> list[s.RoomOut]:
             peak_viewers=room.peak_viewers,
             publisher_gone_at=room.publisher_gone_at,
             created_at=room.created_at,
-            **room_urls(base, room.id),
+            **urls_of(call.services, base, room.id),
         )
         if room.stream_key is not None:
             one.stream_key = room.stream_key

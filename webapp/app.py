@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import mimetypes
+import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -27,6 +28,7 @@ from content import clicks, conversions, indexing
 from content.pipeline import ImagePipeline, VideoPipeline
 from content.schema import INDEXES as CONTENT_INDEXES
 from content.sensitive import ReviewPolicy
+from live.channel import Channel
 from live.schema import INDEXES as LIVE_INDEXES
 from media import jobs
 from media.tools import check_ffmpeg, usable
@@ -57,6 +59,7 @@ from webapp import (
 )
 from webapp.api import Endpoint, routes
 from webapp.context import Services
+from webapp.gateway import Gateway
 from webapp.headers import SecurityHeaders
 from webapp.idempotency import IdempotencyKeys
 from webapp.live import LiveRooms
@@ -207,9 +210,14 @@ def openapi_document() -> dict[str, Any]:
 
 
 def create_app(
-    settings: Settings | None = None, *, now: Callable[[], datetime] = utc_now
+    settings: Settings | None = None,
+    *,
+    now: Callable[[], datetime] = utc_now,
+    channel_socket: socket.socket | None = None,
 ) -> Starlette:
-    """Build the ASGI app; engines open when the lifespan starts."""
+    """Build the ASGI app; engines open when the lifespan starts. The room channel's gateway
+    listens on ``channel_socket`` when given (``lifeaccount serve`` binds it), else on the
+    settings' host at ``channel_port`` (any free port when it is not set)."""
     settings = settings or Settings.load()
     document = openapi_document()
     videos = api_uploads.blob_store(settings).path("videos")
@@ -220,6 +228,12 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         services = await open_services(settings, now)
         await services.live.recover()
+        gateway = Gateway(
+            Channel(services.store, services.broker, services.secret, now), services.broker
+        )
+        services.channel_port = await gateway.start(
+            settings.host, max(settings.channel_port, 0), sock=channel_socket
+        )
         videos.mkdir(parents=True, exist_ok=True)
         images.mkdir(parents=True, exist_ok=True)
         # HLS playlists and fMP4 segments need their own types for players (RFC 8216 §4).
@@ -251,6 +265,7 @@ def create_app(
         try:
             yield
         finally:
+            await gateway.stop()
             await services.live.shutdown()  # publishers go; their rooms start the grace period
             await worker.stop()  # running jobs go back to the queue before the store closes
             await working

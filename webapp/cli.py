@@ -43,6 +43,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default 8000; 0 picks a free one)")
     serve.add_argument("--base-url", dest="base_url", help="public URL, e.g. https://la.example")
+    serve.add_argument(
+        "--channel-port",
+        dest="channel_port",
+        type=int,
+        help="the room channel's websocket port (default: the port + 1)",
+    )
     common(serve)
     worker = sub.add_parser("worker", help="run a media worker process sharing the store")
     worker.add_argument("--data-dir", dest="data_dir", help="where data lives (default ./data)")
@@ -250,10 +256,28 @@ def _serve(settings: Settings) -> int:
         return 1
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
+    # The room channel's websocket gateway: its own listener, bound now so a taken port is
+    # said plainly rather than in a traceback from inside the lifespan.
+    wanted = settings.channel_port if settings.channel_port >= 0 else (port + 1 if port else 0)
+    channel = socket.socket(sock.family)
+    channel.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        channel.bind((settings.host, wanted))
+    except OSError as exc:
+        print(
+            f"lifeaccount: cannot listen for the room channel on {settings.host}:{wanted}: "
+            f"{exc.strerror}; pick another --channel-port (LIFEACCOUNT_CHANNEL_PORT)",
+            file=sys.stderr,
+        )
+        return 1
+    channel_port = channel.getsockname()[1]
     print(
-        f"lifeaccount listening on http://{shown}:{port} (data in {settings.data_dir})", flush=True
+        f"lifeaccount listening on http://{shown}:{port} (data in {settings.data_dir}); "
+        f"room channel on ws://{shown}:{channel_port}",
+        flush=True,
     )
-    return run_server(create_app(settings), sock, log_level=settings.log_level)
+    app = create_app(settings, channel_socket=channel)
+    return run_server(app, sock, log_level=settings.log_level)
 
 
 def run_server(app: ASGIApp, sock: socket.socket, *, log_level: str) -> int:

@@ -40,3 +40,4 @@ class Services:
     # Sign-ups: each costs a password hash; an address gets a generous hourly allowance.
     signup_throttle: FailureThrottle = field(default_factory=lambda: FailureThrottle(30, 3600))
     ffmpeg_error: str | None = None
+    channel_port: int = 0  # where the room channel's gateway listens (once started)

@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import socket
 import struct
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
@@ -187,12 +188,13 @@ class Gateway:
         self._closing: set[asyncio.Task[None]] = set()
         self._members = 0
 
-    async def start(self, host: str, port: int) -> int:
-        """Listen on ``host:port`` (0: any free port); the port."""
+    async def start(self, host: str, port: int, sock: socket.socket | None = None) -> int:
+        """Listen on ``host:port`` (0: any free port), or on ``sock`` already bound; the
+        port."""
+        where: dict[str, Any] = {"sock": sock} if sock is not None else {"host": host, "port": port}
         self.server = await serve(
             self._connection,
-            host,
-            port,
+            **where,
             compression=None,  # frames are built once, unmasked and uncompressed
             max_size=MAX_OP_BYTES,
             ping_interval=20,

@@ -32,7 +32,7 @@ from store.port import InvalidCursorError
 from webapp import console_review, content_view, room_view
 from webapp.api import base_url
 from webapp.api_commerce import click_url
-from webapp.api_rooms import HOST_ROLES, cover_url, room_urls
+from webapp.api_rooms import HOST_ROLES, cover_url, urls_of
 from webapp.auth import (
     ANONYMOUS,
     SESSION_COOKIE,
@@ -410,7 +410,7 @@ async def host_page(request: Request) -> Response:
         "host.html",
         room=room,
         session=session,
-        whip_url=room_urls(base, room.id)["whip_url"],
+        whip_url=urls_of(services, base, room.id)["whip_url"],
     )
 
 
@@ -448,7 +448,7 @@ async def room_page(request: Request) -> Response:
         meta=room_view.room_meta(room, account, base, cover),
         state_line=room_view.state_line(room),
         cover_url=cover,
-        urls=room_urls(base, room.id),
+        urls=urls_of(services, base, room.id),
         replay=replay,
         replay_waiting=waiting,
     )

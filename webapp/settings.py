@@ -46,6 +46,11 @@ class Settings:
     # server (stun:host:port) to learn it. README "Ports and UDP".
     webrtc_public_ip: str = ""
     webrtc_stun_url: str = ""
+    # The room channel's websocket listener (issue 6): -1 is the HTTP port + 1 (any free port
+    # when that is 0). channel_url is its public base behind a proxy (wss://live.example);
+    # empty: ws(s)://<the host of each request>:<channel port>.
+    channel_port: int = -1
+    channel_url: str = ""
 
     def ice(self) -> Ice:
         """How WebRTC peers reach this host; SettingsError when a setting is malformed."""

@@ -53,7 +53,7 @@ def services(app: Starlette) -> Services:
 
 
 async def test_a_room_is_created_with_its_key_and_urls(
-    client: httpx.AsyncClient, brand: Brand
+    client: httpx.AsyncClient, brand: Brand, app: Starlette
 ) -> None:
     at = soon(days=1)
     made = await make(client, brand, scheduled_at=at, cover="https://cdn.example/c.jpg")
@@ -65,7 +65,10 @@ async def test_a_room_is_created_with_its_key_and_urls(
     assert made["whip_url"] == f"{BASE}/whip/{room_id}"
     assert made["whep_url"] == f"{BASE}/whep/{room_id}"
     assert made["hls_url"] == f"{BASE}/hls/{room_id}/index.m3u8"
-    assert made["channel_url"] == f"ws://testserver/api/v1/rooms/{room_id}/channel"
+    # The channel's gateway listens on a port of its own, on the host the request named.
+    port = services(app).channel_port
+    assert port > 0
+    assert made["channel_url"] == f"ws://testserver:{port}/api/v1/rooms/{room_id}/channel"
     assert made["url"] == f"{BASE}/r/{room_id}"
     # The key is in that answer only: reading and listing never show it.
     public = (await client.get(f"/api/v1/rooms/{room_id}")).json()
@@ -81,11 +84,22 @@ async def test_a_room_is_created_with_its_key_and_urls(
 async def test_https_deployments_answer_wss_channels(tmp_path: Path) -> None:
     app = create_app(make_settings(tmp_path / "data", base_url="https://live.example/"))
     async with app.router.lifespan_context(app):
+        port = services(app).channel_port
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url=BASE) as client:
+            made = await make(client, await sign_up(client))
+    assert made["channel_url"] == f"wss://live.example:{port}/api/v1/rooms/{made['id']}/channel"
+    assert made["whip_url"] == f"https://live.example/whip/{made['id']}"
+    # Behind a proxy that routes the channel's path to the gateway, its public base.
+    settings = make_settings(
+        tmp_path / "proxied", base_url="https://live.example/", channel_url="wss://live.example/"
+    )
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url=BASE) as client:
             made = await make(client, await sign_up(client))
     assert made["channel_url"] == f"wss://live.example/api/v1/rooms/{made['id']}/channel"
-    assert made["whip_url"] == f"https://live.example/whip/{made['id']}"
 
 
 async def test_the_room_goes_live_and_ends_over_the_api(

@@ -1,0 +1,74 @@
+"""The room channel against the real ``lifeaccount serve``: the room's ``channel_url`` names
+the gateway it runs beside the HTTP server; a viewer joins anonymously and a fan chats."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import httpx
+from websockets.asyncio.client import ClientConnection, connect
+
+from tests.e2e.live_support import create_room
+from tests.e2e.support import LIFEACCOUNT, Server, lifeaccount_env, mint_fan, sign_up_api
+
+TIMEOUT_S = 10.0
+
+
+async def receive(ws: ClientConnection, kind: str) -> dict[str, Any]:
+    """The next message of type ``kind``."""
+    async with asyncio.timeout(TIMEOUT_S):
+        while True:
+            message: dict[str, Any] = json.loads(await ws.recv())
+            if message["type"] == kind:
+                return message
+
+
+def test_viewers_join_the_channel_at_its_url_and_a_fan_chats(server: Server) -> None:
+    with httpx.Client(base_url=server.base_url, timeout=30) as api:
+        owner = sign_up_api(api)
+        room = create_room(api, owner)
+        started = api.post(f"/api/v1/rooms/{room['id']}/start", headers=owner.key_headers)
+        assert started.status_code == 200
+        token = mint_fan(api, owner.account_id, owner.api_key, "u-1")["token"]
+    url = room["channel_url"]
+    assert url.startswith("ws://127.0.0.1:") and url.endswith(f"/rooms/{room['id']}/channel")
+
+    async def run() -> None:
+        async with connect(url) as viewer, connect(url) as fan:
+            await viewer.send(json.dumps({"op": "hello"}))
+            snapshot = await receive(viewer, "snapshot")
+            assert snapshot["data"]["room"]["state"] == "live"
+            await fan.send(json.dumps({"op": "hello", "token": token}))
+            await receive(fan, "snapshot")
+            await fan.send(json.dumps({"op": "chat", "id": "c1", "text": "有优惠吗"}))
+            ack = await receive(fan, "ack")
+            said = await receive(viewer, "chat")
+            assert said["seq"] == ack["result"]["seq"] and said["data"]["text"] == "有优惠吗"
+
+    asyncio.run(run())
+
+
+def test_a_taken_channel_port_is_said_plainly(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [
+                str(LIFEACCOUNT),
+                "serve",
+                *("--port", "0", "--channel-port", str(port)),
+                *("--data-dir", str(tmp_path / "data")),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env=lifeaccount_env(),
+        )
+    assert done.returncode == 1
+    assert f"cannot listen for the room channel on 127.0.0.1:{port}" in done.stderr
