@@ -78,6 +78,7 @@ class Viewing:
     ws: ServerConnection
     viewer: Viewer
     member: str
+    dirty: set[Viewing]  # the gateway's: connections with something to write at the next tick
     pending: deque[bytes] = field(default_factory=deque)
     pending_bytes: int = 0
     seq: int = 0  # the last event it was given
@@ -88,6 +89,7 @@ class Viewing:
     def put(self, message: bytes, limits: Limits) -> None:
         if self.slow:
             return
+        self.dirty.add(self)
         self.pending.append(message)
         self.pending_bytes += len(message)
         buffered = self._socket_buffer()
@@ -126,6 +128,13 @@ class Hub:
 
     def start(self) -> None:
         self.reader = asyncio.create_task(self._read())
+        self.reader.add_done_callback(self._stopped)
+
+    def _stopped(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error(
+                "room %s: its channel reader stopped", self.room_id, exc_info=task.exception()
+            )
 
     async def _read(self) -> None:
         broker = self.gateway.broker
@@ -186,6 +195,7 @@ class Gateway:
         self.server: Server | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._closing: set[asyncio.Task[None]] = set()
+        self._dirty: set[Viewing] = set()
         self._members = 0
 
     async def start(self, host: str, port: int, sock: socket.socket | None = None) -> int:
@@ -218,12 +228,13 @@ class Gateway:
     async def _tick(self) -> None:
         while True:
             await asyncio.sleep(self.limits.tick_s)  # the batching period, not a wait on state
-            for hub in list(self.hubs.values()):
-                for viewing in list(hub.viewings):
-                    if viewing.slow:
-                        self._close_later(viewing, CLOSE_SLOW, "too slow; reconnect with since")
-                    else:
-                        viewing.flush()
+            dirty = list(self._dirty)  # the same set object: every connection holds it
+            self._dirty.clear()
+            for viewing in dirty:
+                if viewing.slow:
+                    self._close_later(viewing, CLOSE_SLOW, "too slow; reconnect with since")
+                else:
+                    viewing.flush()
 
     def _close_later(self, viewing: Viewing, code: int, reason: str) -> None:
         task = asyncio.create_task(viewing.ws.close(code, reason))
@@ -258,7 +269,7 @@ class Gateway:
             return
         hub = await self._hub(room_id)
         self._members += 1
-        viewing = Viewing(ws, viewer, member=f"c{self._members}")
+        viewing = Viewing(ws, viewer, member=f"c{self._members}", dirty=self._dirty)
         hub.viewings.add(viewing)
         name = topic(room_id)
         try:
