@@ -28,6 +28,7 @@ MAX_CHAT = 200  # characters of one chat message
 CHAT_EVERY_S = 2.0  # a fan's messages at most this often (DESIGN §5: 1 message / 2 s)
 SNAPSHOT_CHAT = 50  # chat lines a snapshot carries
 PRUNE_AT = 10_000  # fans' last-message times kept before the stale ones go
+MAX_TAPS = 100  # likes one op may carry (a held button sends a count, not 100 ops)
 
 
 def topic(room_id: str) -> str:
@@ -72,6 +73,8 @@ class Channel:
     now: Callable[[], datetime]
     chat_every_s: float = CHAT_EVERY_S
     _last_chat: dict[tuple[str, str], datetime] = field(default_factory=dict)
+    _taps: dict[str, int] = field(default_factory=dict)  # likes not yet counted, by room
+    _viewers: dict[str, int] = field(default_factory=dict)  # the last count told, by room
 
     async def viewer(self, token: str | None) -> Viewer:
         """The viewer a hello's token names; None or "" is anonymous. Unauthorized (code
@@ -107,6 +110,8 @@ class Channel:
                 "replay_content_id": room.replay_content_id,
             },
             "viewers": await self.broker.present(name),
+            "peak_viewers": room.peak_viewers,
+            "likes": room.likes,
             "chat": chat,
         }
         return seq, body("snapshot", data, self.now())
@@ -139,3 +144,42 @@ class Channel:
         data = {"fan_id": viewer.fan_id, "name": viewer.name, "text": text}
         event: Event = await self.broker.publish(topic(room_id), body("chat", data, now))
         return {"seq": event.seq}
+
+    async def like(self, room_id: str, viewer: Viewer, op: dict[str, Any]) -> dict[str, Any]:
+        """Taps on the like button: counted now, told to the room in the next ``likes``
+        event (a burst of thousands becomes a few events with totals)."""
+        if viewer.fan_id is None:
+            raise Forbidden("sign in to like: anonymous viewers read only", code="read_only")
+        count = op.get("count", 1)
+        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_TAPS:
+            raise Invalid(f"count is a whole number from 1 to {MAX_TAPS}", field="count")
+        room = await rooms.get_room(self.store, room_id)
+        if room.state is not rooms.State.LIVE:
+            raise DomainError("likes are counted while the room is live", code="room_not_live")
+        self._taps[room_id] = self._taps.get(room_id, 0) + count
+        return {"count": count}
+
+    async def tell(self, room_ids: list[str]) -> None:
+        """The periodic round (about once a second): each room's likes since the last round
+        as one ``likes`` event with the total, and its viewer count when it changed (the
+        room keeps its peak)."""
+        now = self.now()
+        for room_id in room_ids:
+            taps = self._taps.pop(room_id, 0)
+            if taps:
+                try:
+                    room = await rooms.add_likes(self.store, room_id, taps)
+                except DomainError:
+                    continue  # ended meanwhile: the taps go with it
+                data = {"added": taps, "total": room.likes}
+                await self.broker.publish(topic(room_id), body("likes", data, now))
+            count = await self.broker.present(topic(room_id))
+            if self._viewers.get(room_id) != count:
+                self._viewers[room_id] = count
+                room = await rooms.record_viewers(self.store, room_id, count)
+                data = {"count": count, "peak": max(room.peak_viewers, count)}
+                await self.broker.publish(topic(room_id), body("viewers", data, now))
+
+    def forget(self, room_id: str) -> None:
+        """No one watches the room here any more."""
+        self._viewers.pop(room_id, None)

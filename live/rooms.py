@@ -89,6 +89,7 @@ class Room:
     created_at: str
     updated_at: str
     stream_key: str | None = None  # only in the answers that create or rotate it
+    likes: int = 0  # taps on the room's like button, all told
 
     @classmethod
     def from_doc(cls, doc: Doc, stream_key: str | None = None) -> Room:
@@ -109,6 +110,7 @@ class Room:
             created_at=doc["created_at"],
             updated_at=doc["updated_at"],
             stream_key=stream_key,
+            likes=int(doc.get("likes", 0)),
         )
 
 
@@ -192,6 +194,7 @@ async def create_room(
         "ended_reason": None,
         "replay_content_id": None,
         "peak_viewers": 0,
+        "likes": 0,
         "publisher_gone_at": None,
         "created_at": rfc3339(now),
         "updated_at": rfc3339(now),
@@ -448,6 +451,19 @@ async def set_replay(store: DocumentStore, room_id: str, content_id: str) -> Roo
     if saved is None:
         raise NotFound("room", room_id)
     return Room.from_doc(saved)
+
+
+async def add_likes(store: DocumentStore, room_id: str, taps: int) -> Room:
+    """Count ``taps`` more likes of a live room (the channel adds them up first)."""
+    if taps < 1:
+        raise Invalid("likes come one or more at a time", field="count")
+    liked = await store.collection(ROOMS).update_one(
+        {"id": room_id, "state": State.LIVE.value}, {"$inc": {"likes": taps}}
+    )
+    if liked is not None:
+        return Room.from_doc(liked)
+    await get_room(store, room_id)  # NotFound for no such room
+    raise Conflict("likes are counted while the room is live", code="room_not_live")
 
 
 async def record_viewers(store: DocumentStore, room_id: str, viewers: Any) -> Room:

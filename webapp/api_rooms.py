@@ -86,6 +86,7 @@ async def rooms_out(call: Call, found: Sequence[Room]) -> list[s.RoomOut]:
             ended_reason=room.ended_reason.value if room.ended_reason else None,
             replay_content_id=room.replay_content_id,
             peak_viewers=room.peak_viewers,
+            likes=room.likes,
             publisher_gone_at=room.publisher_gone_at,
             created_at=room.created_at,
             **urls_of(call.services, base, room.id),

@@ -69,6 +69,7 @@ class Limits:
     max_events: int = 1_000  # a connection's backlog, in messages…
     max_bytes: int = 1 << 20  # …and in bytes (the socket's unsent buffer included)
     hello_s: float = 10.0  # time to say hello
+    tell_s: float = 1.0  # how often rooms hear their likes and viewer counts
 
 
 @dataclass(eq=False)
@@ -187,13 +188,16 @@ class Gateway:
         self.channel = channel
         self.broker = broker
         self.limits = limits or Limits()
-        self.ops: dict[str, Op] = ops if ops is not None else {"chat": channel.chat}
+        self.ops: dict[str, Op] = (
+            ops if ops is not None else {"chat": channel.chat, "like": channel.like}
+        )
         self.hubs: dict[str, Hub] = {}
         # Recent ops' answers by (room, who, client id): a retry gets the first answer.
         # Held as futures from the op's start, so a retry racing it waits for the same answer.
         self.answers: OrderedDict[tuple[str, str, str], asyncio.Future[bytes]] = OrderedDict()
         self.server: Server | None = None
         self._ticker: asyncio.Task[None] | None = None
+        self._teller: asyncio.Task[None] | None = None
         self._closing: set[asyncio.Task[None]] = set()
         self._dirty: set[Viewing] = set()
         self._members = 0
@@ -211,12 +215,14 @@ class Gateway:
             ping_timeout=20,
         )
         self._ticker = asyncio.create_task(self._tick())
+        self._teller = asyncio.create_task(self._tell())
         sockets = list(self.server.sockets)
         return int(sockets[0].getsockname()[1])
 
     async def stop(self) -> None:
-        if self._ticker is not None:
-            self._ticker.cancel()
+        for loop in (self._ticker, self._teller):
+            if loop is not None:
+                loop.cancel()
         if self.server is not None:
             self.server.close()
             await self.server.wait_closed()
@@ -235,6 +241,14 @@ class Gateway:
                     self._close_later(viewing, CLOSE_SLOW, "too slow; reconnect with since")
                 else:
                     viewing.flush()
+
+    async def _tell(self) -> None:
+        while True:
+            await asyncio.sleep(self.limits.tell_s)  # the period of the round, not a wait
+            try:
+                await self.channel.tell(list(self.hubs))
+            except Exception:
+                log.exception("telling rooms their likes and viewers failed; next round")
 
     def _close_later(self, viewing: Viewing, code: int, reason: str) -> None:
         task = asyncio.create_task(viewing.ws.close(code, reason))
@@ -310,6 +324,7 @@ class Gateway:
     def _drop(self, hub: Hub) -> None:
         if self.hubs.get(hub.room_id) is hub:
             del self.hubs[hub.room_id]
+            self.channel.forget(hub.room_id)
         if hub.reader is not None:
             hub.reader.cancel()
 

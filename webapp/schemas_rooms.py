@@ -63,6 +63,7 @@ class RoomOut(Out):
     ended_reason: Literal["host", "api", "publisher_gone"] | None
     replay_content_id: str | None = Field(description="the replay video, once processed")
     peak_viewers: int
+    likes: int = Field(description="taps on the room's like button (the channel's like op)")
     publisher_gone_at: str | None = Field(
         description="while live: when the publisher left; the room ends if it is not back "
         "within the grace period"

@@ -49,6 +49,18 @@ def test_viewers_join_the_channel_at_its_url_and_a_fan_chats(server: Server) -> 
             ack = await receive(fan, "ack")
             said = await receive(viewer, "chat")
             assert said["seq"] == ack["result"]["seq"] and said["data"]["text"] == "有优惠吗"
+            # Likes and the viewer count come in the round the gateway runs every second.
+            await fan.send(json.dumps({"op": "like", "id": "l1", "count": 5}))
+            likes, counts = None, []
+            async with asyncio.timeout(TIMEOUT_S):
+                # In either order: a round may come before the like, one while one viewer was in.
+                while likes is None or 2 not in counts:
+                    message = json.loads(await viewer.recv())
+                    if message["type"] == "likes":
+                        likes = message["data"]
+                    elif message["type"] == "viewers":
+                        counts.append(message["data"]["count"])
+            assert likes == {"added": 5, "total": 5}
 
     asyncio.run(run())
 

@@ -60,9 +60,9 @@ async def setup(tmp_path: Path) -> AsyncIterator[Setup]:
         tokens.append(minted.token)
     broker = MemoryBroker(history=20)
     channel = Channel(store, broker, SECRET, utc_now, chat_every_s=0)
-    gateway = Gateway(
-        channel, broker, limits=Limits(tick_s=0.005, max_events=50, max_bytes=64 << 10)
-    )
+    # The likes-and-viewers round runs when a test calls it (channel.tell), not on a clock.
+    limits = Limits(tick_s=0.005, max_events=50, max_bytes=64 << 10, tell_s=3600)
+    gateway = Gateway(channel, broker, limits=limits)
     port = await gateway.start("127.0.0.1", 0)
     url = f"ws://127.0.0.1:{port}/api/v1/rooms/{room.id}/channel"
     yield Setup(store, broker, channel, gateway, url, room.id, tokens)
@@ -88,6 +88,11 @@ async def answer(ws: ClientConnection, op_id: str | None) -> dict[str, Any]:
         message = await receive(ws)
         if message.get("type") in ("ack", "error") and message.get("id") == op_id:
             return message
+
+
+async def answer_of(ws: ClientConnection, op: dict[str, Any]) -> dict[str, Any]:
+    await ws.send(json.dumps(op))
+    return await answer(ws, str(op["id"]))
 
 
 async def chat(ws: ClientConnection, op_id: str, text: str) -> dict[str, Any]:
@@ -260,3 +265,64 @@ async def test_a_stalled_client_is_closed_with_4008_while_others_keep_receiving(
         assert (await receive(reader))["seq"] == after.seq
     finally:
         await reader.close()
+
+
+async def of_type(ws: ClientConnection, kind: str) -> dict[str, Any]:
+    while True:
+        message = await receive(ws)
+        if message["type"] == kind:
+            return message
+
+
+async def test_a_burst_of_likes_becomes_a_few_events_with_totals(setup: Setup) -> None:
+    reader, snapshot = await join(setup.url)
+    fans = [(await join(setup.url, token))[0] for token in setup.tokens]
+    try:
+        assert snapshot["data"]["likes"] == 0
+        anonymous = await answer_of(reader, {"op": "like", "id": "a"})
+        assert anonymous["code"] == "read_only"
+        bad = await answer_of(fans[0], {"op": "like", "id": "b", "count": 101})
+        assert (bad["code"], bad["field"]) == ("invalid_field", "count")
+        sent = 0
+        for n in range(300):
+            count = 1 if n % 10 else 20
+            ack = await answer_of(fans[n % 2], {"op": "like", "id": f"l{n}", "count": count})
+            assert ack["result"] == {"count": count}
+            sent += count
+            if n in (99, 199, 299):
+                await setup.channel.tell([setup.room_id])  # the round of about a second
+        totals = [(await of_type(reader, "likes"))["data"] for _ in range(3)]
+        assert [t["total"] for t in totals] == [sent // 3, 2 * sent // 3, sent]
+        assert sum(t["added"] for t in totals) == sent
+        assert (await rooms.get_room(setup.store, setup.room_id)).likes == sent
+        # A retried like is not counted twice.
+        again = await answer_of(fans[0], {"op": "like", "id": "l0"})
+        assert again["result"] == {"count": 20}  # the first answer, not a new count
+        await setup.channel.tell([setup.room_id])
+        assert (await rooms.get_room(setup.store, setup.room_id)).likes == sent
+    finally:
+        await reader.close()
+        for fan in fans:
+            await fan.close()
+
+
+async def test_viewer_counts_are_told_when_they_change_and_the_peak_is_kept(
+    setup: Setup,
+) -> None:
+    reader, _ = await join(setup.url)
+    others = [(await join(setup.url))[0] for _ in range(3)]
+    await setup.channel.tell([setup.room_id])
+    told = await of_type(reader, "viewers")
+    assert told["data"] == {"count": 4, "peak": 4}
+    for ws in others:
+        await ws.close()
+    async with asyncio.timeout(TIMEOUT_S):
+        while await setup.broker.present(topic(setup.room_id)) != 1:
+            await asyncio.sleep(0.01)  # polling the server's side of the closes
+    await setup.channel.tell([setup.room_id])
+    assert (await of_type(reader, "viewers"))["data"] == {"count": 1, "peak": 4}
+    seq = await setup.broker.last_seq(topic(setup.room_id))
+    await setup.channel.tell([setup.room_id])  # unchanged: nothing told
+    assert await setup.broker.last_seq(topic(setup.room_id)) == seq
+    assert (await rooms.get_room(setup.store, setup.room_id)).peak_viewers == 4
+    await reader.close()
