@@ -19,7 +19,7 @@ import orjson
 
 from accounts.errors import DomainError, Forbidden, Invalid
 from accounts.fans import get_fan, verify_token
-from live import rooms
+from live import moderation, rooms
 from store.broker import Broker, Event
 from store.clock import rfc3339
 from store.port import DocumentStore
@@ -94,10 +94,13 @@ class Channel:
         name = topic(room_id)
         kept = await self.broker.recent(name)
         seq = kept[-1].seq if kept else await self.broker.last_seq(name)
+        deleted, cleared = await moderation.hidden(self.store, room_id)
         chat = [
-            parsed["data"]
+            {**parsed["data"], "seq": parsed["seq"]}
             for parsed in (orjson.loads(e.frame) for e in kept)
             if parsed.get("type") == "chat"
+            and parsed["seq"] > cleared
+            and parsed["seq"] not in deleted
         ][-SNAPSHOT_CHAT:]
         data = {
             "seq": seq,
@@ -131,6 +134,9 @@ class Channel:
         if room.state is not rooms.State.LIVE:
             raise DomainError("chat is open while the room is live", code="room_not_live")
         now = self.now()
+        await moderation.check_can_chat(
+            self.store, room_id=room_id, account_id=room.account_id, fan_id=viewer.fan_id, now=now
+        )
         key = (room_id, viewer.fan_id)
         last = self._last_chat.get(key)
         if last is not None and (waited := (now - last).total_seconds()) < self.chat_every_s:
@@ -158,6 +164,31 @@ class Channel:
             raise DomainError("likes are counted while the room is live", code="room_not_live")
         self._taps[room_id] = self._taps.get(room_id, 0) + count
         return {"count": count}
+
+    async def moderate(self, room: rooms.Room, by: str, asked: dict[str, Any]) -> moderation.Record:
+        """Carry out a staff member's (or API key's) moderation action on ``room`` and tell
+        its viewers (a ``moderation`` event: their chat hides or clears)."""
+        kept = await self.broker.recent(topic(room.id))
+        chat = frozenset(e.seq for e in kept if orjson.loads(e.frame).get("type") == "chat")
+        record = await moderation.act(
+            self.store,
+            room_id=room.id,
+            account_id=room.account_id,
+            by=by,
+            now=self.now(),
+            chat_seqs=chat,
+            last_seq=await self.broker.last_seq(topic(room.id)),
+            **asked,
+        )
+        await self.moderated(record)
+        return record
+
+    async def moderated(self, record: moderation.Record) -> Event:
+        """Tell the room's viewers a moderation action (their chat hides or clears)."""
+        data = record.event()
+        return await self.broker.publish(
+            topic(record.room_id), body("moderation", data, self.now())
+        )
 
     async def tell(self, room_ids: list[str]) -> None:
         """The periodic round (about once a second): each room's likes since the last round

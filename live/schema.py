@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from live import rooms
+from live import moderation, rooms
 from store.port import Index
 
-INDEXES: list[Index] = [*rooms.INDEXES]
+INDEXES: list[Index] = [*rooms.INDEXES, *moderation.INDEXES]

@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from urllib.parse import urlsplit
 
-from accounts.errors import Forbidden
+from accounts.errors import Conflict, Forbidden
 from accounts.staff import Role
 from content.images import Image, ImageState, images_of, start_image
-from live import rooms
+from live import moderation, rooms
 from live.rooms import EndReason, Room, State
 from media.live_ffmpeg import LiveSettings
 from store.port import DocumentStore
@@ -26,6 +26,7 @@ from webapp.content_view import absolute
 from webapp.context import Services
 
 HOST_ROLES = frozenset({Role.OWNER, Role.EDITOR, Role.HOST})
+MODERATOR_ROLES = HOST_ROLES | {Role.MODERATOR}
 R = "/api/v1/rooms/{room_id}"
 
 
@@ -228,6 +229,45 @@ async def room_health(call: Call) -> s.RoomHealthOut:
     )
 
 
+async def _moderated_room(call: Call) -> Room:
+    room = await rooms.get_room(call.services.store, call.params["room_id"])
+    if await speaks_for(call.services.store, call.caller, room.account_id, MODERATOR_ROLES):
+        return room
+    raise Forbidden(
+        "only the account's owners, editors, hosts, moderators and API keys moderate its chat",
+        code="role_required",
+    )
+
+
+def _moderation_out(record: moderation.Record) -> s.ModerationOut:
+    return s.ModerationOut(
+        id=record.id,
+        action=record.action.value,
+        by=record.by,
+        at=record.at,
+        fan_id=record.fan_id,
+        seq=record.seq,
+        until=record.until,
+    )
+
+
+async def moderate(call: Call) -> s.ModerationOut:
+    room = await _moderated_room(call)
+    body: s.ModerationIn = call.body
+    channel = call.services.channel
+    if channel is None:
+        raise Conflict("the room channel is not running", code="channel_unavailable")
+    by = f"key:{call.caller.id}" if call.caller.kind is Kind.API_KEY else call.caller.id
+    asked = body.model_dump(exclude_none=True)
+    return _moderation_out(await channel.moderate(room, by, asked))
+
+
+async def moderation_log(call: Call) -> s.ModerationLogOut:
+    room = await _moderated_room(call)
+    records = await moderation.history(call.services.store, room.id)
+    return s.ModerationLogOut(items=[_moderation_out(r) for r in records])
+
+
 ENDPOINTS: list[Endpoint] = [
     Endpoint(
         "POST",
@@ -331,5 +371,31 @@ ENDPOINTS: list[Endpoint] = [
         description="For the host page and monitoring: whether a publisher is connected, its "
         "video codec and whether it is encoded again, packets received, keyframes asked for, "
         "WebRTC seats taken, and how fresh the HLS playlist is.",
+    ),
+    Endpoint(
+        "POST",
+        f"{R}/moderation",
+        moderate,
+        "Moderate the room's chat",
+        "rooms",
+        response=s.ModerationOut,
+        body=s.ModerationIn,
+        allow=STAFF_OR_KEY,
+        errors=(403, 404, 409, 422),
+        description="`delete` one message (its `seq`), `mute` a fan in this room for `minutes`, "
+        "`ban` a fan from every room of the account (`unban` lifts it), or `clear` the chat. "
+        "Owners, editors, hosts and moderators, or the API key. Audited; the room's channel "
+        "tells every viewer (a `moderation` event), and a muted or banned fan's chat is "
+        "refused with `muted` / `banned`.",
+    ),
+    Endpoint(
+        "GET",
+        f"{R}/moderation",
+        moderation_log,
+        "The room's moderation log, newest first",
+        "rooms",
+        response=s.ModerationLogOut,
+        allow=STAFF_OR_KEY,
+        errors=(403, 404),
     ),
 ]

@@ -228,9 +228,8 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         services = await open_services(settings, now)
         await services.live.recover()
-        gateway = Gateway(
-            Channel(services.store, services.broker, services.secret, now), services.broker
-        )
+        services.channel = Channel(services.store, services.broker, services.secret, now)
+        gateway = Gateway(services.channel, services.broker)
         services.channel_port = await gateway.start(
             settings.host, max(settings.channel_port, 0), sock=channel_socket
         )

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from accounts.passwords import Passwords
 from content.pipeline import ImagePipeline, VideoPipeline
+from live.channel import Channel
 from media.jobs import JobQueue
 from media.tools import ToolCheck
 from store.broker import Broker
@@ -41,3 +42,4 @@ class Services:
     signup_throttle: FailureThrottle = field(default_factory=lambda: FailureThrottle(30, 3600))
     ffmpeg_error: str | None = None
     channel_port: int = 0  # where the room channel's gateway listens (once started)
+    channel: Channel | None = None  # the room channel's rules, once the lifespan started

@@ -114,3 +114,24 @@ class RoomHealthOut(Out):
         description="seconds since the playlist last gained a segment: far above "
         "hls_target_s while publishing, HLS viewers are stalled"
     )
+
+
+class ModerationIn(In):
+    action: Literal["delete", "mute", "ban", "unban", "clear"]
+    fan_id: str | None = Field(None, max_length=64, description="mute, ban, unban")
+    seq: int | None = Field(None, ge=1, description="delete: the message's seq")
+    minutes: int | None = Field(None, ge=1, le=7 * 24 * 60, description="mute: how long")
+
+
+class ModerationOut(Out):
+    id: str
+    action: str
+    by: str = Field(description="the staff member's id, or key:<id> for an API key")
+    at: str
+    fan_id: str | None = None
+    seq: int | None = None
+    until: str | None = Field(None, description="mute: until when")
+
+
+class ModerationLogOut(Out):
+    items: list[ModerationOut]

@@ -417,3 +417,42 @@ async def test_the_app_ends_a_room_its_publisher_left(
         assert room["ended_reason"] == "publisher_gone"
         account = (await client.get(f"/api/v1/accounts/{brand.account_id}")).json()
         assert account["live_room_id"] is None
+
+
+async def test_staff_moderate_the_chat_over_the_api_and_it_is_audited(
+    client: httpx.AsyncClient, brand: Brand
+) -> None:
+    made = await make(client, brand)
+    url = f"/api/v1/rooms/{made['id']}/moderation"
+    fan = await mint(client, brand)
+    fan_id = fan["fan_id"]
+    muted = await client.post(
+        url, json={"action": "mute", "fan_id": fan_id, "minutes": 15}, headers=brand.key_headers
+    )
+    assert muted.status_code == 200, muted.text
+    assert muted.json()["action"] == "mute" and muted.json()["until"] > muted.json()["at"]
+    banned = await client.post(
+        url, json={"action": "ban", "fan_id": fan_id}, headers=brand.key_headers
+    )
+    assert banned.status_code == 200 and banned.json()["by"].startswith("key:")
+    bad = [
+        ({"action": "shout"}, "action"),
+        ({"action": "delete", "seq": 1}, "seq"),  # no such message yet
+        ({"action": "mute", "fan_id": fan_id}, "minutes"),
+        ({"action": "ban", "fan_id": "someone"}, "fan_id"),
+    ]
+    for body, field in bad:
+        r = await client.post(url, json=body, headers=brand.key_headers)
+        assert (r.status_code, r.json().get("field")) == (422, field), r.text
+    nobody = await client.post(
+        url, json={"action": "unban", "fan_id": "fan_0000000000unknown"}, headers=brand.key_headers
+    )
+    assert nobody.status_code == 404
+    other = await sign_up(client)
+    refused = await client.post(url, json={"action": "clear"}, headers=other.key_headers)
+    assert refused.status_code == 403 and refused.json()["code"] == "role_required"
+    as_fan = await client.post(url, json={"action": "clear"}, headers=bearer(fan["token"]))
+    assert as_fan.status_code == 403
+    log = await client.get(url, headers=brand.key_headers)
+    assert [r["action"] for r in log.json()["items"]] == ["ban", "mute"]
+    assert (await client.get(url)).status_code == 401

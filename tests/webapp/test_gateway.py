@@ -20,7 +20,7 @@ from websockets.exceptions import ConnectionClosed
 from accounts import schema as accounts_schema
 from accounts.accounts import create_account
 from accounts.fans import mint_token, upsert_fan
-from live import rooms
+from live import moderation, rooms
 from live import schema as live_schema
 from live.channel import Channel, topic
 from store.broker import MemoryBroker
@@ -326,3 +326,38 @@ async def test_viewer_counts_are_told_when_they_change_and_the_peak_is_kept(
     assert await setup.broker.last_seq(topic(setup.room_id)) == seq
     assert (await rooms.get_room(setup.store, setup.room_id)).peak_viewers == 4
     await reader.close()
+
+
+async def test_moderation_hides_mutes_and_bans_for_every_viewer(setup: Setup) -> None:
+    reader, _ = await join(setup.url)
+    fan, _ = await join(setup.url, setup.tokens[0])
+    room = await rooms.get_room(setup.store, setup.room_id)
+    fan_id = (await setup.channel.viewer(setup.tokens[0])).fan_id
+
+    async def act(action: str, **extra: Any) -> None:
+        await setup.channel.moderate(room, "staff_1", {"action": action, **extra})
+
+    try:
+        kept = (await chat(fan, "c1", "正常发言"))["result"]["seq"]
+        rude = (await chat(fan, "c2", "不友善的话"))["result"]["seq"]
+        await act("delete", seq=rude)
+        told = await of_type(reader, "moderation")
+        assert told["data"] == {"action": "delete", "seq": rude}
+        _, fresh = await join(setup.url)
+        assert [c["seq"] for c in fresh["data"]["chat"]] == [kept]
+        await act("mute", fan_id=fan_id, minutes=10)
+        assert (await of_type(reader, "moderation"))["data"]["action"] == "mute"
+        assert (await chat(fan, "c3", "还能说吗"))["code"] == "muted"
+        await act("ban", fan_id=fan_id)
+        assert (await chat(fan, "c4", "还能说吗"))["code"] == "banned"
+        await act("unban", fan_id=fan_id)
+        assert (await chat(fan, "c5", "还能说吗"))["code"] == "muted"  # the mute still runs
+        await act("clear")
+        _, cleared = await join(setup.url)
+        assert cleared["data"]["chat"] == []
+        log = await moderation.history(setup.store, room.id)
+        assert [r.action.value for r in log] == ["clear", "unban", "ban", "mute", "delete"]
+        assert all(r.by == "staff_1" for r in log)
+    finally:
+        await reader.close()
+        await fan.close()
