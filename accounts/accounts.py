@@ -18,6 +18,7 @@ ACCOUNTS = "accounts"
 # One document per (account, folded keyword): the store matches scalars, not array members,
 # so the search box finds an account by keyword through this side collection, not a scan.
 ACCOUNT_KEYWORDS = "account_keywords"
+CHAT_WORDS = ("mask", "block")
 INDEXES = [
     Index(ACCOUNTS, ("handle",), unique=True),
     Index(ACCOUNTS, ("name_folded",)),  # the search box's exact name match
@@ -74,6 +75,9 @@ class Account:
     tiers: tuple[Tier, ...]
     created_at: str
     live_room_id: str | None = None
+    # Chat in its rooms that holds a sensitive word: "mask" shows it with the word starred,
+    # "block" refuses it (DESIGN §5).
+    chat_words: str = "mask"
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> Account:
@@ -89,6 +93,7 @@ class Account:
             tiers=tuple(Tier(t["rank"], t["name"]) for t in doc.get("tiers", DEFAULT_TIERS)),
             created_at=doc["created_at"],
             live_room_id=doc.get("live_room_id"),
+            chat_words=doc.get("chat_words", "mask"),
         )
 
 
@@ -209,8 +214,13 @@ async def update_profile(
     avatar_url: str | None = None,
     embed_origins: list[str] | None = None,
     keywords: list[str] | None = None,
+    chat_words: str | None = None,
 ) -> Account:
     changes: dict[str, Any] = {"updated_at": rfc3339(now)}
+    if chat_words is not None:
+        if chat_words not in CHAT_WORDS:
+            raise Invalid("chat_words is mask or block", field="chat_words")
+        changes["chat_words"] = chat_words
     if name is not None:
         changes["name"] = clean_name(name, "name")
         changes["name_folded"] = fold(changes["name"])

@@ -17,8 +17,12 @@ from typing import Any
 
 import orjson
 
+from accounts.accounts import get_account
 from accounts.errors import DomainError, Forbidden, Invalid
 from accounts.fans import get_fan, verify_token
+from accounts.follows import is_following
+from accounts.tiers import member_tier
+from content.sensitive import ReviewPolicy
 from live import moderation, rooms
 from store.broker import Broker, Event
 from store.clock import rfc3339
@@ -71,6 +75,7 @@ class Channel:
     broker: Broker
     secret: bytes
     now: Callable[[], datetime]
+    words: ReviewPolicy
     chat_every_s: float = CHAT_EVERY_S
     _last_chat: dict[tuple[str, str], datetime] = field(default_factory=dict)
     _taps: dict[str, int] = field(default_factory=dict)  # likes not yet counted, by room
@@ -137,11 +142,14 @@ class Channel:
         await moderation.check_can_chat(
             self.store, room_id=room_id, account_id=room.account_id, fan_id=viewer.fan_id, now=now
         )
+        await self._may_chat(room, viewer.fan_id)
         key = (room_id, viewer.fan_id)
+        every = max(self.chat_every_s, float(room.chat.slow_mode_s))
         last = self._last_chat.get(key)
-        if last is not None and (waited := (now - last).total_seconds()) < self.chat_every_s:
-            wait = round(self.chat_every_s - waited, 2)
-            raise RateLimited(f"one message every {self.chat_every_s:g} s; wait {wait} s", wait)
+        if last is not None and (waited := (now - last).total_seconds()) < every:
+            wait = round(every - waited, 2)
+            raise RateLimited(f"one message every {every:g} s here; wait {wait} s", wait)
+        text = await self._screened(room, text)
         if len(self._last_chat) > PRUNE_AT:
             stale = [k for k, at in self._last_chat.items() if (now - at).total_seconds() > 60]
             for k in stale:
@@ -150,6 +158,39 @@ class Channel:
         data = {"fan_id": viewer.fan_id, "name": viewer.name, "text": text}
         event: Event = await self.broker.publish(topic(room_id), body("chat", data, now))
         return {"seq": event.seq}
+
+    async def _may_chat(self, room: rooms.Room, fan_id: str) -> None:
+        """The room's chat mode: followers only, or members from a tier up."""
+        mode = room.chat.mode
+        if mode is rooms.ChatMode.FOLLOWERS:
+            if not await is_following(self.store, room.account_id, fan_id):
+                raise Forbidden(
+                    "this room's chat is for followers: follow first", code="followers_only"
+                )
+        elif mode is rooms.ChatMode.TIER:
+            if await member_tier(self.store, room.account_id, fan_id) < room.chat.min_tier:
+                raise Forbidden(
+                    f"this room's chat is for members of tier {room.chat.min_tier} and up",
+                    code="tier_required",
+                )
+
+    async def _screened(self, room: rooms.Room, text: str) -> str:
+        """The account's and the global sensitive words: starred, or refused when the account
+        blocks them (its ``chat_words``)."""
+        review = await self.words.review_text(text, account_id=room.account_id)
+        if not review.flagged:
+            return text
+        account = await get_account(self.store, room.account_id)
+        if account.chat_words == "block":
+            raise Invalid(
+                "the message holds a word this room does not allow",
+                code="words_blocked",
+                field="text",
+            )
+        starred = list(text)
+        for match in review.matches:
+            starred[match.start : match.end] = "*" * (match.end - match.start)
+        return "".join(starred)
 
     async def like(self, room_id: str, viewer: Viewer, op: dict[str, Any]) -> dict[str, Any]:
         """Taps on the like button: counted now, told to the room in the next ``likes``
@@ -182,6 +223,15 @@ class Channel:
         )
         await self.moderated(record)
         return record
+
+    async def rules_changed(self, room: rooms.Room) -> Event:
+        """Tell the room's viewers who may chat now (a ``room`` event)."""
+        rules = {
+            "mode": room.chat.mode.value,
+            "min_tier": room.chat.min_tier,
+            "slow_mode_s": room.chat.slow_mode_s,
+        }
+        return await self.broker.publish(topic(room.id), body("room", {"chat": rules}, self.now()))
 
     async def moderated(self, record: moderation.Record) -> Event:
         """Tell the room's viewers a moderation action (their chat hides or clears)."""

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -72,6 +72,32 @@ class EndReason(StrEnum):
     PUBLISHER_GONE = "publisher_gone"  # the publisher left and did not come back in time
 
 
+class ChatMode(StrEnum):
+    ALL = "all"  # every signed-in fan
+    FOLLOWERS = "followers"  # fans who follow the account
+    TIER = "tier"  # members at min_tier or above
+
+
+MAX_SLOW_MODE_S = 600
+
+
+@dataclass(frozen=True)
+class ChatRules:
+    """Who may chat in a room, and how often (on top of the channel's own rate limit)."""
+
+    mode: ChatMode = ChatMode.ALL
+    min_tier: int = 0
+    slow_mode_s: int = 0
+
+    @classmethod
+    def from_doc(cls, doc: Doc) -> ChatRules:
+        return cls(
+            mode=ChatMode(doc.get("mode", "all")),
+            min_tier=int(doc.get("min_tier", 0)),
+            slow_mode_s=int(doc.get("slow_mode_s", 0)),
+        )
+
+
 @dataclass(frozen=True)
 class Room:
     id: str
@@ -90,6 +116,7 @@ class Room:
     updated_at: str
     stream_key: str | None = None  # only in the answers that create or rotate it
     likes: int = 0  # taps on the room's like button, all told
+    chat: ChatRules = field(default_factory=lambda: ChatRules())
 
     @classmethod
     def from_doc(cls, doc: Doc, stream_key: str | None = None) -> Room:
@@ -111,6 +138,7 @@ class Room:
             updated_at=doc["updated_at"],
             stream_key=stream_key,
             likes=int(doc.get("likes", 0)),
+            chat=ChatRules.from_doc(doc.get("chat") or {}),
         )
 
 
@@ -451,6 +479,29 @@ async def set_replay(store: DocumentStore, room_id: str, content_id: str) -> Roo
     if saved is None:
         raise NotFound("room", room_id)
     return Room.from_doc(saved)
+
+
+async def set_chat_rules(
+    store: DocumentStore, room_id: str, *, mode: Any, min_tier: Any, slow_mode_s: Any, now: datetime
+) -> Room:
+    """Who may chat in the room and how often; any time before it ends."""
+    try:
+        chat_mode = ChatMode(mode)
+    except ValueError:
+        raise Invalid("mode is all, followers or tier", field="mode") from None
+    tier = check_int(min_tier, field="min_tier", least=0, most=100)
+    if chat_mode is ChatMode.TIER and tier < 1:
+        raise Invalid("a tier-only chat names the lowest tier that may chat", field="min_tier")
+    slow = check_int(slow_mode_s, field="slow_mode_s", least=0, most=MAX_SLOW_MODE_S)
+    rules = {"mode": chat_mode.value, "min_tier": tier, "slow_mode_s": slow}
+    saved = await store.collection(ROOMS).update_one(
+        {"id": room_id, "state": {"$ne": State.ENDED.value}},
+        {"$set": {"chat": rules, "updated_at": rfc3339(now)}},
+    )
+    if saved is not None:
+        return Room.from_doc(saved)
+    await get_room(store, room_id)  # NotFound for no such room
+    raise room_ended(room_id)
 
 
 async def add_likes(store: DocumentStore, room_id: str, taps: int) -> Room:

@@ -56,6 +56,7 @@ async def _account_out(call: Call, account: Account) -> s.AccountOut:
         tiers=[s.TierOut(rank=t.rank, name=t.name) for t in account.tiers],
         keywords=list(account.keywords),
         embed_origins=list(account.embed_origins),
+        chat_words="block" if account.chat_words == "block" else "mask",
         created_at=account.created_at,
         **extra,
     )
@@ -77,6 +78,7 @@ async def patch_account(call: Call) -> s.AccountOut:
         avatar_url=body.avatar_url,
         embed_origins=body.embed_origins,
         keywords=body.keywords,
+        chat_words=body.chat_words,
     )
     return await _account_out(call, account)
 

@@ -88,6 +88,11 @@ async def rooms_out(call: Call, found: Sequence[Room]) -> list[s.RoomOut]:
             replay_content_id=room.replay_content_id,
             peak_viewers=room.peak_viewers,
             likes=room.likes,
+            chat=s.ChatRulesIO(
+                mode=room.chat.mode.value,
+                min_tier=room.chat.min_tier,
+                slow_mode_s=room.chat.slow_mode_s,
+            ),
             publisher_gone_at=room.publisher_gone_at,
             created_at=room.created_at,
             **urls_of(call.services, base, room.id),
@@ -262,6 +267,22 @@ async def moderate(call: Call) -> s.ModerationOut:
     return _moderation_out(await channel.moderate(room, by, asked))
 
 
+async def set_chat_rules(call: Call) -> s.RoomOut:
+    room = await _moderated_room(call)
+    body: s.ChatRulesIO = call.body
+    changed = await rooms.set_chat_rules(
+        call.services.store,
+        room.id,
+        mode=body.mode,
+        min_tier=body.min_tier,
+        slow_mode_s=body.slow_mode_s,
+        now=call.now,
+    )
+    if call.services.channel is not None:
+        await call.services.channel.rules_changed(changed)
+    return await one_out(call, changed)
+
+
 async def moderation_log(call: Call) -> s.ModerationLogOut:
     room = await _moderated_room(call)
     records = await moderation.history(call.services.store, room.id)
@@ -397,5 +418,20 @@ ENDPOINTS: list[Endpoint] = [
         response=s.ModerationLogOut,
         allow=STAFF_OR_KEY,
         errors=(403, 404),
+    ),
+    Endpoint(
+        "PUT",
+        f"{R}/chat",
+        set_chat_rules,
+        "Set who may chat in the room, and how often",
+        "rooms",
+        response=s.RoomOut,
+        body=s.ChatRulesIO,
+        allow=STAFF_OR_KEY,
+        errors=(403, 404, 409, 422),
+        description="`all` signed-in fans, `followers` only, or members from `min_tier` up "
+        "(`tier`); `slow_mode_s` spaces each fan's messages. The server enforces it on every "
+        "message (followers_only, tier_required, rate_limited) and tells viewers (a `room` "
+        "event). Owners, editors, hosts and moderators, or the API key; until the room ends.",
     ),
 ]

@@ -228,7 +228,9 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         services = await open_services(settings, now)
         await services.live.recover()
-        services.channel = Channel(services.store, services.broker, services.secret, now)
+        services.channel = Channel(
+            services.store, services.broker, services.secret, now, services.pipeline.policy
+        )
         gateway = Gateway(services.channel, services.broker)
         services.channel_port = await gateway.start(
             settings.host, max(settings.channel_port, 0), sock=channel_socket

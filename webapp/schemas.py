@@ -127,6 +127,9 @@ class AccountOut(Out):
     tiers: list[TierOut]
     keywords: list[str]
     embed_origins: list[str]
+    chat_words: Literal["mask", "block"] = Field(
+        description="chat in its rooms that holds a sensitive word: starred, or refused"
+    )
     created_at: str
     following: bool | None = Field(None, description="only with a fan token")
     budget: int | None = Field(None, description="only for staff and API keys")
@@ -144,6 +147,7 @@ class AccountPatch(In):
         Annotated[list[Annotated[str, Field(min_length=1, max_length=20)]], Field(max_length=20)]
         | None
     ) = None
+    chat_words: Literal["mask", "block"] | None = None
 
 
 # -- fan tokens -------------------------------------------------------------------------------

@@ -48,6 +48,14 @@ class RoomEditIn(In):
     scheduled_at: Time | None = Field(None, description="while the room is scheduled")
 
 
+class ChatRulesIO(In):
+    mode: Literal["all", "followers", "tier"] = Field(
+        description="every signed-in fan, followers only, or members from min_tier up"
+    )
+    min_tier: int = Field(0, ge=0, le=100)
+    slow_mode_s: int = Field(0, ge=0, le=600, description="a fan's messages at most this often")
+
+
 class RoomOut(Out):
     id: str
     account_id: str
@@ -64,6 +72,7 @@ class RoomOut(Out):
     replay_content_id: str | None = Field(description="the replay video, once processed")
     peak_viewers: int
     likes: int = Field(description="taps on the room's like button (the channel's like op)")
+    chat: ChatRulesIO
     publisher_gone_at: str | None = Field(
         description="while live: when the publisher left; the room ends if it is not back "
         "within the grace period"

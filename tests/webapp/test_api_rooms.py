@@ -456,3 +456,36 @@ async def test_staff_moderate_the_chat_over_the_api_and_it_is_audited(
     log = await client.get(url, headers=brand.key_headers)
     assert [r["action"] for r in log.json()["items"]] == ["ban", "mute"]
     assert (await client.get(url)).status_code == 401
+
+
+async def test_chat_rules_and_the_word_policy_are_set_over_the_api(
+    client: httpx.AsyncClient, brand: Brand
+) -> None:
+    made = await make(client, brand)
+    assert made["chat"] == {"mode": "all", "min_tier": 0, "slow_mode_s": 0}
+    url = f"/api/v1/rooms/{made['id']}/chat"
+    rules = {"mode": "followers", "min_tier": 0, "slow_mode_s": 30}
+    r = await client.put(url, json=rules, headers=brand.key_headers)
+    assert r.status_code == 200 and r.json()["chat"] == rules
+    got = await client.get(f"/api/v1/rooms/{made['id']}")
+    assert got.json()["chat"] == rules
+    for body, field in [
+        ({"mode": "tier", "min_tier": 0}, "min_tier"),
+        ({"mode": "friends"}, "mode"),
+        ({"mode": "all", "slow_mode_s": 601}, "slow_mode_s"),
+    ]:
+        bad = await client.put(url, json=body, headers=brand.key_headers)
+        assert (bad.status_code, bad.json().get("field")) == (422, field), bad.text
+    other = await sign_up(client)
+    refused = await client.put(url, json=rules, headers=other.key_headers)
+    assert refused.status_code == 403
+    await client.post(f"/api/v1/rooms/{made['id']}/end", headers=brand.key_headers)
+    ended = await client.put(url, json=rules, headers=brand.key_headers)
+    assert (ended.status_code, ended.json()["code"]) == (409, "room_ended")
+    # The account decides whether chat with a sensitive word is starred or refused.
+    account = f"/api/v1/accounts/{brand.account_id}"
+    assert (await client.get(account)).json()["chat_words"] == "mask"
+    blocked = await client.patch(account, json={"chat_words": "block"}, headers=brand.key_headers)
+    assert blocked.status_code == 200 and blocked.json()["chat_words"] == "block"
+    wrong = await client.patch(account, json={"chat_words": "hide"}, headers=brand.key_headers)
+    assert (wrong.status_code, wrong.json().get("field")) == (422, "chat_words")

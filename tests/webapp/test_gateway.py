@@ -18,8 +18,12 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from accounts import schema as accounts_schema
-from accounts.accounts import create_account
+from accounts.accounts import Tier, create_account, update_profile
 from accounts.fans import mint_token, upsert_fan
+from accounts.follows import follow
+from accounts.tiers import set_ladder, set_member_tier
+from content import schema as content_schema
+from content.sensitive import ReviewPolicy, add_words
 from live import moderation, rooms
 from live import schema as live_schema
 from live.channel import Channel, topic
@@ -46,7 +50,9 @@ class Setup:
 @pytest.fixture
 async def setup(tmp_path: Path) -> AsyncIterator[Setup]:
     store = SQLiteStore(tmp_path / "gw.db")
-    await store.ensure_indexes([*accounts_schema.INDEXES, *live_schema.INDEXES])
+    await store.ensure_indexes(
+        [*accounts_schema.INDEXES, *content_schema.INDEXES, *live_schema.INDEXES]
+    )
     now = utc_now()
     account = await create_account(store, name="Tea House", handle="tea-gw", now=now)
     room = await rooms.create_room(store, account.id, title="新品直播", now=now)
@@ -59,7 +65,7 @@ async def setup(tmp_path: Path) -> AsyncIterator[Setup]:
         minted = await mint_token(store, SECRET, fan=fan, account_id=account.id, ttl_s=600, now=now)
         tokens.append(minted.token)
     broker = MemoryBroker(history=20)
-    channel = Channel(store, broker, SECRET, utc_now, chat_every_s=0)
+    channel = Channel(store, broker, SECRET, utc_now, ReviewPolicy(store), chat_every_s=0)
     # The likes-and-viewers round runs when a test calls it (channel.tell), not on a clock.
     limits = Limits(tick_s=0.005, max_events=50, max_bytes=64 << 10, tell_s=3600)
     gateway = Gateway(channel, broker, limits=limits)
@@ -358,6 +364,48 @@ async def test_moderation_hides_mutes_and_bans_for_every_viewer(setup: Setup) ->
         log = await moderation.history(setup.store, room.id)
         assert [r.action.value for r in log] == ["clear", "unban", "ban", "mute", "delete"]
         assert all(r.by == "staff_1" for r in log)
+    finally:
+        await reader.close()
+        await fan.close()
+
+
+async def test_chat_rules_and_sensitive_words_are_enforced_by_the_server(setup: Setup) -> None:
+    reader, _ = await join(setup.url)
+    fan, _ = await join(setup.url, setup.tokens[0])
+    room = await rooms.get_room(setup.store, setup.room_id)
+    fan_id = (await setup.channel.viewer(setup.tokens[0])).fan_id
+    assert fan_id is not None
+    now = utc_now()
+
+    async def rules(mode: str, min_tier: int = 0, slow_mode_s: int = 0) -> None:
+        await rooms.set_chat_rules(
+            setup.store, room.id, mode=mode, min_tier=min_tier, slow_mode_s=slow_mode_s, now=now
+        )
+
+    try:
+        await rules("followers")
+        assert (await chat(fan, "f1", "hi"))["code"] == "followers_only"
+        await follow(setup.store, room.account_id, fan_id, now=now)
+        assert (await chat(fan, "f2", "hi"))["type"] == "ack"
+        await rules("tier", min_tier=2)
+        assert (await chat(fan, "t1", "hi"))["code"] == "tier_required"
+        ladder = [Tier(0, "粉丝"), Tier(1, "银卡"), Tier(2, "金卡")]
+        await set_ladder(setup.store, room.account_id, ladder, now=now)
+        await set_member_tier(setup.store, room.account_id, fan_id, 2, now=now)
+        assert (await chat(fan, "t2", "hi"))["type"] == "ack"
+        await rules("all", slow_mode_s=120)
+        slowed = await chat(fan, "s1", "again")
+        assert slowed["code"] == "rate_limited" and slowed["retry_after_s"] > 60
+        await rules("all")
+        # The account's sensitive words: starred by default, refused when it blocks them.
+        await add_words(setup.store, account_id=room.account_id, words=["假货"], now=now)
+        assert (await chat(fan, "w1", "这是假货吗"))["type"] == "ack"
+        said = await of_type(reader, "chat")
+        while said["data"]["text"] != "这是**吗":
+            said = await of_type(reader, "chat")
+        await update_profile(setup.store, room.account_id, now=now, chat_words="block")
+        blocked = await chat(fan, "w2", "假货")
+        assert (blocked["code"], blocked["field"]) == ("words_blocked", "text")
     finally:
         await reader.close()
         await fan.close()

@@ -380,6 +380,8 @@ async def test_real_answers_match_their_documented_schemas(
     await call("GET", rm + "/health", 200, r_, headers=key)
     await call("POST", rm + "/moderation", 200, r_, json={"action": "clear"}, headers=key)
     await call("GET", rm + "/moderation", 200, r_, headers=key)
+    chat_rules = {"mode": "followers", "min_tier": 0, "slow_mode_s": 10}
+    await call("PUT", rm + "/chat", 200, r_, json=chat_rules, headers=key)
     await call("PATCH", rm, 409, r_, json={"scheduled_at": at}, headers=key)
     await call("POST", rm + "/end", 200, r_, headers=key)
     await call("POST", rm + "/start", 409, r_, headers=key)
