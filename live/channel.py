@@ -44,6 +44,23 @@ def body(type_: str, data: dict[str, Any], at: datetime) -> bytes:
     return orjson.dumps({"type": type_, "at": rfc3339(at), "data": data})
 
 
+def room_state(room: rooms.Room) -> dict[str, Any]:
+    """What viewers know of the room, in a snapshot and in ``room`` events."""
+    return {
+        "id": room.id,
+        "state": room.state.value,
+        "title": room.title,
+        "started_at": room.started_at,
+        "ended_at": room.ended_at,
+        "replay_content_id": room.replay_content_id,
+        "chat": {
+            "mode": room.chat.mode.value,
+            "min_tier": room.chat.min_tier,
+            "slow_mode_s": room.chat.slow_mode_s,
+        },
+    }
+
+
 class RateLimited(DomainError):
     status = 429
     code = "rate_limited"
@@ -109,14 +126,7 @@ class Channel:
         ][-SNAPSHOT_CHAT:]
         data = {
             "seq": seq,
-            "room": {
-                "id": room.id,
-                "state": room.state.value,
-                "title": room.title,
-                "started_at": room.started_at,
-                "ended_at": room.ended_at,
-                "replay_content_id": room.replay_content_id,
-            },
+            "room": room_state(room),
             "viewers": await self.broker.present(name),
             "peak_viewers": room.peak_viewers,
             "likes": room.likes,
@@ -224,14 +234,10 @@ class Channel:
         await self.moderated(record)
         return record
 
-    async def rules_changed(self, room: rooms.Room) -> Event:
-        """Tell the room's viewers who may chat now (a ``room`` event)."""
-        rules = {
-            "mode": room.chat.mode.value,
-            "min_tier": room.chat.min_tier,
-            "slow_mode_s": room.chat.slow_mode_s,
-        }
-        return await self.broker.publish(topic(room.id), body("room", {"chat": rules}, self.now()))
+    async def room_changed(self, room: rooms.Room) -> Event:
+        """Tell the room's viewers what the room is now (a ``room`` event): its state, its
+        replay once there is one, who may chat."""
+        return await self.broker.publish(topic(room.id), body("room", room_state(room), self.now()))
 
     async def moderated(self, record: moderation.Record) -> Event:
         """Tell the room's viewers a moderation action (their chat hides or clears)."""

@@ -30,7 +30,7 @@ from live import rooms
 from media.webrtc import BadOffer
 from media.whip import EncoderError, IngestClosed, PublisherBusy, SeatsFull
 from webapp.api import csrf_ok
-from webapp.api_rooms import runs_rooms
+from webapp.api_rooms import runs_rooms, told
 from webapp.auth import Kind, identify
 from webapp.context import Services
 from webapp.problems import Problem, problem_response
@@ -147,7 +147,9 @@ async def whip(request: Request) -> Response:
             except Unauthorized:
                 await engine.hang_up(session_id)
                 raise
-        await rooms.go_live(services.store, room.id, now=services.now())
+        live = await rooms.go_live(services.store, room.id, now=services.now())
+        if live.state is not room.state:
+            await told(services, live)
         await rooms.publisher_back(services.store, room.id)
         if engine.publisher_gone.is_set():  # it left while it was being counted in
             await rooms.publisher_gone(services.store, room.id, at=services.now())

@@ -177,15 +177,27 @@ async def edit_room(call: Call) -> s.RoomOut:
     return await one_out(call, edited)
 
 
+async def told(services: Services, room: Room) -> None:
+    """The room's viewers hear what it is now (its channel's ``room`` event)."""
+    if services.channel is not None:
+        await services.channel.room_changed(room)
+
+
 async def start_room(call: Call) -> s.RoomOut:
     room = await _hosted(call)
-    return await one_out(call, await rooms.go_live(call.services.store, room.id, now=call.now))
+    started = await rooms.go_live(call.services.store, room.id, now=call.now)
+    if room.state is not started.state:
+        await told(call.services, started)
+    return await one_out(call, started)
 
 
 async def end_room(call: Call) -> s.RoomOut:
     room = await _hosted(call)
     reason = EndReason.API if call.caller.kind is Kind.API_KEY else EndReason.HOST
     await rooms.end_room(call.services.store, room.id, reason=reason, now=call.now)
+    ended = await rooms.get_room(call.services.store, room.id)
+    if room.state is not ended.state:
+        await told(call.services, ended)
     # This process's media for the room, if any, goes now; the recording becomes the replay.
     await call.services.live.close(room.id)
     return await one_out(call, await rooms.get_room(call.services.store, room.id))
@@ -278,8 +290,7 @@ async def set_chat_rules(call: Call) -> s.RoomOut:
         slow_mode_s=body.slow_mode_s,
         now=call.now,
     )
-    if call.services.channel is not None:
-        await call.services.channel.rules_changed(changed)
+    await told(call.services, changed)
     return await one_out(call, changed)
 
 

@@ -231,6 +231,7 @@ def create_app(
         services.channel = Channel(
             services.store, services.broker, services.secret, now, services.pipeline.policy
         )
+        services.live.told = services.channel.room_changed
         gateway = Gateway(services.channel, services.broker)
         services.channel_port = await gateway.start(
             settings.host, max(settings.channel_port, 0), sock=channel_socket

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -41,6 +41,8 @@ class LiveRooms:
     now: Callable[[], datetime]
     max_seats: int = 4
     ice: Ice = DIRECT
+    # Tells a room's viewers what it is now (the channel's room event), once it is running.
+    told: Callable[[rooms.Room], Awaitable[object]] | None = None
     engines: dict[str, LiveIngest] = field(default_factory=dict)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _keyed: dict[str, str] = field(default_factory=dict)  # room → session by the stream key
@@ -143,7 +145,8 @@ class LiveRooms:
         )
         await self.pipeline.enqueue(self.jobs, content_id=content.id, upload_id=upload.id)
         await publish(self.store, content.id, policy=self.pipeline.policy, now=now)
-        await rooms.set_replay(self.store, room_id, content.id)
+        replayed = await rooms.set_replay(self.store, room_id, content.id)
+        await self._tell(replayed)
         log.info("room %s: its recording is content %s (processing)", room_id, content.id)
 
     async def recover(self) -> list[str]:
@@ -159,6 +162,14 @@ class LiveRooms:
             log.info("%d live room(s) wait for their publisher: %s", len(live), ", ".join(live))
         return live
 
+    async def _tell(self, room: rooms.Room) -> None:
+        if self.told is None:
+            return
+        try:
+            await self.told(room)
+        except Exception:
+            log.exception("room %s: telling its viewers it changed failed", room.id)
+
     async def settle(self) -> int:
         """Close the engines of rooms that ended elsewhere (the grace sweep, another process's
         API call); returns how many."""
@@ -166,6 +177,7 @@ class LiveRooms:
         for room_id in list(self.engines):
             room = await rooms.get_room(self.store, room_id)
             if room.state is rooms.State.ENDED:
+                await self._tell(room)  # ended by the grace period: viewers hear it here
                 await self.close(room_id)
                 closed += 1
         return closed

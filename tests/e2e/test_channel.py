@@ -61,6 +61,19 @@ def test_viewers_join_the_channel_at_its_url_and_a_fan_chats(server: Server) -> 
                     elif message["type"] == "viewers":
                         counts.append(message["data"]["count"])
             assert likes == {"added": 5, "total": 5}
+            # The room's changes reach viewers as room events: chat rules, then its end.
+            async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as client:
+                rules = {"mode": "followers", "min_tier": 0, "slow_mode_s": 5}
+                put = await client.put(
+                    f"/api/v1/rooms/{room['id']}/chat", json=rules, headers=owner.key_headers
+                )
+                assert put.status_code == 200
+                assert (await receive(viewer, "room"))["data"]["chat"] == rules
+                end = await client.post(
+                    f"/api/v1/rooms/{room['id']}/end", headers=owner.key_headers
+                )
+                assert end.status_code == 200
+            assert (await receive(viewer, "room"))["data"]["state"] == "ended"
 
     asyncio.run(run())
 
