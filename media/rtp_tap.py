@@ -31,6 +31,8 @@ from media.keyframes import KeyframeSchedule, h264_keyframe
 from media.live_ffmpeg import LOCALHOST
 
 RTP_VERSION = 2
+HELD_BURST = 32  # packets (about 40 KB) sent at once when the gate opens…
+HELD_PAUSE_S = 0.002  # …then a pause for ffmpeg's reader
 
 
 @dataclass(frozen=True)
@@ -162,6 +164,7 @@ class RtpTap:
         self._grid_start: Callable[[], float | None] | None = None
         self._gate: ReportGate | None = None
         self._held: list[bytes] = []  # for ffmpeg, while the gate is closed
+        self._draining: asyncio.Future[None] | None = None
         self._install()
 
     def aim(
@@ -190,12 +193,24 @@ class RtpTap:
     def release(self) -> None:
         """The gate opened: send what it held, as it came, and put the keyframe grid where
         the reports say ffmpeg's is."""
-        held, self._held = self._held, []
-        for data in held:
-            self._send(data, rtcp=False)
         schedule, origin = self._keyframes, self._origin_by_reports()
         if schedule is not None and schedule.origin is not None and origin is not None:
             schedule.move(origin)
+        if self._held and self._draining is None:
+            self._draining = asyncio.ensure_future(self._drain_held())
+
+    async def _drain_held(self) -> None:
+        """Send the held packets in small bursts: a second and more of video at once would
+        overflow ffmpeg's UDP receive buffer (64 KiB) before its reader empties it. Packets
+        that come meanwhile queue behind them, so the order holds."""
+        try:
+            while self._held:
+                burst, self._held = self._held[:HELD_BURST], self._held[HELD_BURST:]
+                for data in burst:
+                    self._send(data, rtcp=False)
+                await asyncio.sleep(HELD_PAUSE_S)  # ffmpeg's reader takes the burst meanwhile
+        finally:
+            self._draining = None
 
     async def request_keyframe(self) -> None:
         if self.media_ssrc is None:
@@ -210,6 +225,8 @@ class RtpTap:
         every stream has, its input is at its end and it finishes the playlist and the
         recording part cleanly.
         """
+        if self._draining is not None:
+            self._draining.cancel()  # ending in its first second: what was held goes
         if bye:
             self._send(goodbye(self.media_ssrc or 0), rtcp=True)
         self._plan = None
@@ -260,6 +277,8 @@ class RtpTap:
         if gate is not None and not gate.open:
             self._held.append(data)
             gate.held()
+        elif self._draining is not None:
+            self._held.append(data)  # behind what the gate held
         else:
             self._send(data, rtcp=False)
         if self.kind != "video" or not media:
