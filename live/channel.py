@@ -44,6 +44,15 @@ def body(type_: str, data: dict[str, Any], at: datetime) -> bytes:
     return orjson.dumps({"type": type_, "at": rfc3339(at), "data": data})
 
 
+CHAT_MARK = b'"type":"chat"'
+
+
+def is_chat(event: Event) -> bool:
+    """Whether ``event`` is a chat line, without parsing it: the broker frames every event
+    with its seq then its type first (``{"seq":N,"type":…``)."""
+    return event.frame.find(CHAT_MARK, 0, 48) != -1
+
+
 def room_state(room: rooms.Room) -> dict[str, Any]:
     """What viewers know of the room, in a snapshot and in ``room`` events."""
     return {
@@ -117,13 +126,13 @@ class Channel:
         kept = await self.broker.recent(name)
         seq = kept[-1].seq if kept else await self.broker.last_seq(name)
         deleted, cleared = await moderation.hidden(self.store, room_id)
-        chat = [
-            {**parsed["data"], "seq": parsed["seq"]}
-            for parsed in (orjson.loads(e.frame) for e in kept)
-            if parsed.get("type") == "chat"
-            and parsed["seq"] > cleared
-            and parsed["seq"] not in deleted
-        ][-SNAPSHOT_CHAT:]
+        chat: list[dict[str, Any]] = []  # newest first, only as many as are shown
+        for event in reversed(kept):
+            if event.seq <= cleared or len(chat) == SNAPSHOT_CHAT:
+                break
+            if is_chat(event) and event.seq not in deleted:
+                chat.append({**orjson.loads(event.frame)["data"], "seq": event.seq})
+        chat.reverse()
         data = {
             "seq": seq,
             "room": room_state(room),
@@ -220,7 +229,7 @@ class Channel:
         """Carry out a staff member's (or API key's) moderation action on ``room`` and tell
         its viewers (a ``moderation`` event: their chat hides or clears)."""
         kept = await self.broker.recent(topic(room.id))
-        chat = frozenset(e.seq for e in kept if orjson.loads(e.frame).get("type") == "chat")
+        chat = frozenset(e.seq for e in kept if is_chat(e))
         record = await moderation.act(
             self.store,
             room_id=room.id,

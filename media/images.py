@@ -32,7 +32,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path, PurePath
 
-from media.lifeline import ChildLimits, die_with_parent
+from media.lifeline import ChildLimits, spawn
 from media.probe import IMAGE_BRANDS, ProbeError
 from media.probe import sniff as sniff_video
 from media.tools import ffmpeg_path
@@ -447,14 +447,7 @@ class ImageResizer:
         limits = ChildLimits(
             memory_bytes=self.limits.memory_bytes, file_bytes=self.limits.file_bytes
         )
-        proc = await asyncio.create_subprocess_exec(
-            *self.command(),
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
-            start_new_session=True,
-            preexec_fn=die_with_parent(limits),
-        )
+        proc = await spawn(self.command(), limits)
         self._proc = proc
         tail: deque[str] = deque(maxlen=STDERR_LINES)
         try:

@@ -13,6 +13,7 @@ and the call is a plain syscall wrapper with integer arguments.
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import functools
 import os
@@ -79,3 +80,19 @@ def die_with_parent(limits: ChildLimits | None = None) -> Callable[[], None] | N
             os._exit(1)
 
     return preexec
+
+
+async def spawn(
+    argv: list[str], limits: ChildLimits, *, stdout: int = asyncio.subprocess.DEVNULL
+) -> asyncio.subprocess.Process:
+    """Start an ffmpeg child as every media job does: no stdin, stderr piped for its last
+    words, its own session (a Ctrl-C aimed at the server's terminal is the server's to
+    handle), under ``limits``, and dying with this process."""
+    return await asyncio.create_subprocess_exec(
+        *argv,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=stdout,
+        stderr=asyncio.subprocess.PIPE,
+        start_new_session=True,
+        preexec_fn=die_with_parent(limits),
+    )

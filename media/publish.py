@@ -31,7 +31,7 @@ from av.frame import Frame
 
 from media.fanout import FrameFanout
 from media.keyframes import KeyframeSchedule
-from media.lifeline import ChildLimits, die_with_parent
+from media.lifeline import ChildLimits, spawn
 from media.live_ffmpeg import (
     LOCALHOST,
     LiveSettings,
@@ -270,15 +270,7 @@ class PublishSession:
         self.argv = live_command(
             self._ffmpeg, files.sdp, self.streams, files.playlist, files.part, self.settings
         )
-        self._proc = await asyncio.create_subprocess_exec(
-            *self.argv,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
-            # Its own session: a Ctrl-C aimed at the server's terminal is ours to handle.
-            start_new_session=True,
-            preexec_fn=die_with_parent(self._limits),
-        )
+        self._proc = await spawn(self.argv, self._limits)
         self._keep(asyncio.create_task(self._watch_encoder(self._proc)))
 
     async def _wait_listening(self) -> None:

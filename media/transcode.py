@@ -35,7 +35,7 @@ from media.ffmpeg import (
     variant_dir,
 )
 from media.ladder import Rendition, choose_ladder, fallback_rendition
-from media.lifeline import ChildLimits, die_with_parent
+from media.lifeline import ChildLimits, spawn
 from media.probe import ProbeResult
 from media.tools import ffmpeg_path
 
@@ -275,15 +275,7 @@ class Transcoder:
     ) -> None:
         if self._stopping:
             raise TranscodeStopped()
-        proc = await asyncio.create_subprocess_exec(
-            *argv,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            # Its own session: a Ctrl-C aimed at the server's terminal is ours to handle.
-            start_new_session=True,
-            preexec_fn=die_with_parent(self.limits),
-        )
+        proc = await spawn(argv, self.limits, stdout=asyncio.subprocess.PIPE)
         self._proc = proc
         tail: deque[str] = deque(maxlen=STDERR_LINES)
         stderr_task = asyncio.create_task(_drain(proc.stderr, tail))

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from media.fanout import FrameFanout
-from media.lifeline import ChildLimits, die_with_parent
+from media.lifeline import ChildLimits, spawn
 from media.live_ffmpeg import (
     PLAYLIST,
     LiveSettings,
@@ -310,14 +310,7 @@ class LiveIngest:
 
 
 async def _run(argv: list[str], limits: ChildLimits) -> None:
-    proc = await asyncio.create_subprocess_exec(
-        *argv,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-        start_new_session=True,
-        preexec_fn=die_with_parent(limits),
-    )
+    proc = await spawn(argv, limits)
     tail: deque[str] = deque(maxlen=20)
     try:
         async with asyncio.timeout(CONCAT_TIMEOUT_S):

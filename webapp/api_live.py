@@ -111,10 +111,31 @@ async def _publisher(request: Request, room_id: str) -> tuple[rooms.Room, str | 
     return room, None
 
 
+def _preflight(request: Request, *, creates: bool) -> Response | None:
+    """The answer to OPTIONS (CORS; ``Accept-Post`` on the routes that take offers) and, on a
+    session's URL, to PATCH: no trickle ICE, no ICE restart (RFC 9725 §4.3.1); else None."""
+    if request.method == "OPTIONS":
+        return Response(status_code=204, headers={**CORS, "Accept-Post": SDP} if creates else CORS)
+    if request.method == "PATCH":
+        return Response(status_code=405, headers={**CORS, "Allow": "DELETE, OPTIONS"})
+    return None
+
+
+def _refused(exc: BadOffer | IngestClosed) -> Problem:
+    """An offer the engine turned down: unusable SDP (400) or the room ended meanwhile (409)."""
+    if isinstance(exc, BadOffer):
+        return Problem(400, "bad_offer", "Bad offer", str(exc), field="body")
+    return Problem(409, "room_ended", "Conflict", str(exc))
+
+
+def _created(answer: str, location: str) -> Response:
+    return Response(answer, status_code=201, media_type=SDP, headers={**CORS, "Location": location})
+
+
 async def whip(request: Request) -> Response:
     room_id = request.path_params["room_id"]
-    if request.method == "OPTIONS":
-        return Response(status_code=204, headers={**CORS, "Accept-Post": SDP})
+    if (early := _preflight(request, creates=True)) is not None:
+        return early
     services = _services(request)
     try:
         room, key = await _publisher(request, room_id)
@@ -124,12 +145,10 @@ async def whip(request: Request) -> Response:
         engine = services.live.open(room.id)
         try:
             answer, session_id = await engine.accept(offer)
-        except BadOffer as exc:
-            raise Problem(400, "bad_offer", "Bad offer", str(exc), field="body") from None
+        except (BadOffer, IngestClosed) as exc:
+            raise _refused(exc) from None
         except PublisherBusy as exc:
             raise Problem(409, "publisher_busy", "Conflict", f"{exc}; end it first") from None
-        except IngestClosed as exc:
-            raise Problem(409, "room_ended", "Conflict", str(exc)) from None
         except EncoderError as exc:
             log.error("room %s: ffmpeg could not start: %s", room.id, exc)
             raise Problem(
@@ -155,16 +174,13 @@ async def whip(request: Request) -> Response:
             await rooms.publisher_gone(services.store, room.id, at=services.now())
     except (DomainError, Problem) as error:
         return _problem(request, error)
-    location = f"/whip/{room.id}/{session_id}"
-    return Response(answer, status_code=201, media_type=SDP, headers={**CORS, "Location": location})
+    return _created(answer, f"/whip/{room.id}/{session_id}")
 
 
 async def whip_session(request: Request) -> Response:
     room_id, session_id = request.path_params["room_id"], request.path_params["session_id"]
-    if request.method == "OPTIONS":
-        return Response(status_code=204, headers=CORS)
-    if request.method == "PATCH":  # no trickle ICE, no ICE restart (RFC 9725 §4.3.1)
-        return Response(status_code=405, headers={**CORS, "Allow": "DELETE, OPTIONS"})
+    if (early := _preflight(request, creates=False)) is not None:
+        return early
     services = _services(request)
     try:
         await _publisher(request, room_id)
@@ -178,8 +194,8 @@ async def whip_session(request: Request) -> Response:
 
 async def whep(request: Request) -> Response:
     room_id = request.path_params["room_id"]
-    if request.method == "OPTIONS":
-        return Response(status_code=204, headers={**CORS, "Accept-Post": SDP})
+    if (early := _preflight(request, creates=True)) is not None:
+        return early
     services = _services(request)
     try:
         room = await rooms.get_room(services.store, room_id)
@@ -191,10 +207,8 @@ async def whep(request: Request) -> Response:
         offer = await _offer(request)
         try:
             answer, seat_id = await engine.play(offer)
-        except BadOffer as exc:
-            raise Problem(400, "bad_offer", "Bad offer", str(exc), field="body") from None
-        except IngestClosed as exc:
-            raise Problem(409, "room_ended", "Conflict", str(exc)) from None
+        except (BadOffer, IngestClosed) as exc:
+            raise _refused(exc) from None
         except SeatsFull as exc:
             problem = Problem(
                 503,
@@ -207,16 +221,13 @@ async def whep(request: Request) -> Response:
         await rooms.record_viewers(services.store, room.id, len(engine.seats))
     except (DomainError, Problem) as error:
         return _problem(request, error)
-    location = f"/whep/{room.id}/{seat_id}"
-    return Response(answer, status_code=201, media_type=SDP, headers={**CORS, "Location": location})
+    return _created(answer, f"/whep/{room.id}/{seat_id}")
 
 
 async def whep_seat(request: Request) -> Response:
     room_id, seat_id = request.path_params["room_id"], request.path_params["seat_id"]
-    if request.method == "OPTIONS":
-        return Response(status_code=204, headers=CORS)
-    if request.method == "PATCH":
-        return Response(status_code=405, headers={**CORS, "Allow": "DELETE, OPTIONS"})
+    if (early := _preflight(request, creates=False)) is not None:
+        return early
     engine = _services(request).live.engine(room_id)
     if engine is None or not await engine.leave(seat_id):
         return _problem(request, NotFound("whep_seat", seat_id))

@@ -7,9 +7,10 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from media.webrtc import Ice
+if TYPE_CHECKING:
+    from media.webrtc import Ice
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,10 @@ class Settings:
 
     def ice(self) -> Ice:
         """How WebRTC peers reach this host; SettingsError when a setting is malformed."""
+        # Here, not at the top: aiortc takes a third of a second to import, and the worker
+        # and the other commands read settings without ever needing it.
+        from media.webrtc import Ice
+
         try:
             return Ice.parse(self.webrtc_public_ip, self.webrtc_stun_url)
         except ValueError as exc:

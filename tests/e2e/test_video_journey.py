@@ -28,7 +28,7 @@ from tests.e2e.support import (
     mint_fan,
     sign_up_api,
 )
-from tests.media.clips import jpeg_size, make_clip
+from tests.media.clips import children, jpeg_size, make_clip
 
 CHUNK = 256 << 10
 READY_TIMEOUT_S = 180.0
@@ -259,22 +259,6 @@ def test_an_over_limit_upload_is_refused_before_a_byte_is_stored(server: Server)
         assert api.get("/healthz").status_code == 200
 
 
-def ffmpeg_children(pid: int) -> set[int]:
-    """The ffmpeg processes whose parent is ``pid``."""
-    found = set()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            status = (entry / "status").read_text()
-        except OSError:
-            continue
-        fields = dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
-        if fields.get("PPid", "").strip() == str(pid) and "ffmpeg" in fields.get("Name", ""):
-            found.add(int(entry.name))
-    return found
-
-
 def test_killing_the_server_mid_transcode_and_starting_it_again_completes_the_video(
     servers: Servers, tmp_path: Path
 ) -> None:
@@ -292,7 +276,7 @@ def test_killing_the_server_mid_transcode_and_starting_it_again_completes_the_vi
             lambda b: b["media"]["progress"] >= 0.1 or b["media"]["state"] != "processing",
         )
     assert midway["media"]["state"] == "processing", "the transcode ended before the kill"
-    encoding = ffmpeg_children(first.process.pid)
+    encoding = children(first.process.pid, named="ffmpeg")
     assert encoding, "no ffmpeg was running"
     first.process.kill()  # SIGKILL: no clean shutdown, the lease is left held
     first.process.wait(10)

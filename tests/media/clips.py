@@ -110,9 +110,10 @@ def landscape_1080p(factory: pytest.TempPathFactory) -> Path:
     )
 
 
-def children() -> set[int]:
-    """This process's live children (zombies included: an unreaped child is still left)."""
-    mine = str(os.getpid())
+def children(parent: int | None = None, *, named: str = "") -> set[int]:
+    """The live children of ``parent`` (this process by default; zombies included: an
+    unreaped child is still left), only those whose name holds ``named`` when given."""
+    mine = str(os.getpid() if parent is None else parent)
     found = set()
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -121,6 +122,9 @@ def children() -> set[int]:
             status = (entry / "status").read_text()
         except OSError:
             continue
-        if re.search(rf"^PPid:\s+{mine}$", status, re.MULTILINE):
+        name = re.search(r"^Name:\s+(.*)$", status, re.MULTILINE)
+        if re.search(rf"^PPid:\s+{mine}$", status, re.MULTILINE) and (
+            named in (name.group(1) if name else "")
+        ):
             found.add(int(entry.name))
     return found

@@ -8,7 +8,6 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import httpx
 from starlette.applications import Starlette
@@ -19,22 +18,11 @@ from content.sensitive import ReviewPolicy
 from live import rooms
 from store.clock import rfc3339, utc_now
 from tests.conftest import Brand, make_settings, sign_up
-from tests.webapp.test_api_rooms import Clock
+from tests.webapp.test_api_rooms import Clock, make
 from tests.webapp.test_content_pages import HOSTILE, Page, assert_no_inline_script, services
 from webapp.app import create_app
 
 BASE = "http://testserver"
-
-
-async def make(client: httpx.AsyncClient, brand: Brand, **body: Any) -> dict[str, Any]:
-    r = await client.post(
-        f"/api/v1/accounts/{brand.account_id}/rooms",
-        json={"title": "新品直播", **body},
-        headers=brand.key_headers,
-    )
-    assert r.status_code == 201, r.text
-    made: dict[str, Any] = r.json()
-    return made
 
 
 async def page_of(client: httpx.AsyncClient, path: str, status: int = 200) -> Page:
