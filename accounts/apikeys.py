@@ -90,6 +90,11 @@ async def authenticate_key(store: DocumentStore, token: str) -> ApiKey:
     return ApiKey.from_doc(doc)
 
 
+async def get_key(store: DocumentStore, key_id: str) -> ApiKey | None:
+    doc = await store.collection(API_KEYS).get(key_id)
+    return None if doc is None else ApiKey.from_doc(doc)
+
+
 async def list_keys(store: DocumentStore, account_id: str) -> list[ApiKey]:
     docs = await store.collection(API_KEYS).find(
         {"account_id": account_id}, sort=[("created_at", -1)], limit=200

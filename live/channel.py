@@ -18,12 +18,14 @@ from typing import Any
 import orjson
 
 from accounts.accounts import get_account
+from accounts.apikeys import get_key
 from accounts.errors import DomainError, Forbidden, Invalid
 from accounts.fans import get_fan, verify_token
 from accounts.follows import is_following
+from accounts.staff import role_of
 from accounts.tiers import member_tier
 from content.sensitive import ReviewPolicy
-from live import moderation, rooms
+from live import moderation, pins, rooms, tickets
 from store.broker import Broker, Event
 from store.clock import rfc3339
 from store.port import DocumentStore
@@ -32,6 +34,7 @@ MAX_CHAT = 200  # characters of one chat message
 CHAT_EVERY_S = 2.0  # a fan's messages at most this often (DESIGN §5: 1 message / 2 s)
 SNAPSHOT_CHAT = 50  # chat lines a snapshot carries
 PRUNE_AT = 10_000  # fans' last-message times kept before the stale ones go
+STAFF_EVERY_S = 0.5  # staff's messages at most this often, slow mode or not
 MAX_TAPS = 100  # likes one op may carry (a held button sends a count, not 100 ops)
 
 
@@ -82,14 +85,17 @@ class RateLimited(DomainError):
 
 @dataclass(frozen=True)
 class Viewer:
-    """Who is on a connection: a fan (by a verified token) or nobody (read only)."""
+    """Who is on a connection: a fan (by a verified token), the account's staff (by a channel
+    ticket: ``staff`` is the speaker, ``role`` what chat shows), or nobody (read only)."""
 
     fan_id: str | None = None
     name: str = ""
+    staff: str | None = None
+    role: str | None = None
 
     @property
     def anonymous(self) -> bool:
-        return self.fan_id is None
+        return self.fan_id is None and self.staff is None
 
 
 ANONYMOUS = Viewer()
@@ -107,14 +113,40 @@ class Channel:
     _taps: dict[str, int] = field(default_factory=dict)  # likes not yet counted, by room
     _viewers: dict[str, int] = field(default_factory=dict)  # the last count told, by room
 
-    async def viewer(self, token: str | None) -> Viewer:
-        """The viewer a hello's token names; None or "" is anonymous. Unauthorized (code
-        ``token_invalid`` / ``token_expired`` / ``token_revoked``) for a bad one."""
+    async def viewer(self, token: str | None, room_id: str) -> Viewer:
+        """The viewer a hello's token names in ``room_id``: a fan token, a staff member's
+        channel ticket, or None / "" for anonymous. Unauthorized (code ``token_invalid`` /
+        ``token_expired`` / ``token_revoked``, ``ticket_invalid`` / ``ticket_expired``) for a
+        bad one; Forbidden ``role_required`` for staff who no longer work the account."""
         if not token:
             return ANONYMOUS
+        if tickets.looks_like_ticket(token):
+            return await self._staff(
+                tickets.read(self.secret, token, room_id=room_id, now=self.now())
+            )
         ident = await verify_token(self.store, self.secret, token, now=self.now())
         fan = await get_fan(self.store, ident.fan_id)
         return Viewer(fan_id=fan.id, name=fan.name)
+
+    async def _staff(self, ticket: tickets.Ticket) -> Viewer:
+        """Staff speak under the account's name, marked with their role; whether they still
+        may is asked of the store now, not of the ticket."""
+        room = await rooms.get_room(self.store, ticket.room_id)
+        account = await get_account(self.store, room.account_id)
+        role = await self.speaks(ticket.speaker, room.account_id)
+        if role is None:
+            raise Forbidden("you no longer work this account", code="role_required")
+        return Viewer(name=account.name, staff=ticket.speaker, role=role)
+
+    async def speaks(self, speaker: str, account_id: str) -> str | None:
+        """The role ``speaker`` (a staff id, or ``key:<id>``) holds at the account now."""
+        if speaker.startswith("key:"):
+            key = await get_key(self.store, speaker.removeprefix("key:"))
+            if key is None or key.account_id != account_id or key.revoked_at:
+                return None
+            return tickets.BRAND
+        role = await role_of(self.store, account_id, speaker)
+        return None if role is None else role.value
 
     async def room(self, room_id: str) -> rooms.Room:
         return await rooms.get_room(self.store, room_id)
@@ -139,13 +171,15 @@ class Channel:
             "viewers": await self.broker.present(name),
             "peak_viewers": room.peak_viewers,
             "likes": room.likes,
+            "pins": [p.event() for p in await pins.pinned(self.store, room_id)],
             "chat": chat,
         }
         return seq, body("snapshot", data, self.now())
 
     async def chat(self, room_id: str, viewer: Viewer, op: dict[str, Any]) -> dict[str, Any]:
-        """A chat line from ``viewer``; the result is the event's seq."""
-        if viewer.fan_id is None:
+        """A chat line from ``viewer``; the result is the event's seq. Staff lines are marked
+        with the speaker's role and are not held to the room's chat mode or slow mode."""
+        if viewer.anonymous:
             raise Forbidden("sign in to chat: anonymous viewers read only", code="read_only")
         text = op.get("text")
         if not isinstance(text, str) or not (text := text.strip()):
@@ -158,12 +192,19 @@ class Channel:
         if room.state is not rooms.State.LIVE:
             raise DomainError("chat is open while the room is live", code="room_not_live")
         now = self.now()
-        await moderation.check_can_chat(
-            self.store, room_id=room_id, account_id=room.account_id, fan_id=viewer.fan_id, now=now
-        )
-        await self._may_chat(room, viewer.fan_id)
-        key = (room_id, viewer.fan_id)
-        every = max(self.chat_every_s, float(room.chat.slow_mode_s))
+        data: dict[str, Any] = {"name": viewer.name}
+        if viewer.staff is not None:
+            speaker, every = viewer.staff, STAFF_EVERY_S
+            data["staff"] = viewer.role
+        else:
+            assert viewer.fan_id is not None
+            speaker = data["fan_id"] = viewer.fan_id
+            await moderation.check_can_chat(
+                self.store, room_id=room_id, account_id=room.account_id, fan_id=speaker, now=now
+            )
+            await self._may_chat(room, speaker)
+            every = max(self.chat_every_s, float(room.chat.slow_mode_s))
+        key = (room_id, speaker)
         last = self._last_chat.get(key)
         if last is not None and (waited := (now - last).total_seconds()) < every:
             wait = round(every - waited, 2)
@@ -174,7 +215,7 @@ class Channel:
             for k in stale:
                 del self._last_chat[k]
         self._last_chat[key] = now
-        data = {"fan_id": viewer.fan_id, "name": viewer.name, "text": text}
+        data["text"] = text
         event: Event = await self.broker.publish(topic(room_id), body("chat", data, now))
         return {"seq": event.seq}
 
@@ -215,7 +256,7 @@ class Channel:
         """Taps on the like button: counted now, told to the room in the next ``likes``
         event (a burst of thousands becomes a few events with totals)."""
         if viewer.fan_id is None:
-            raise Forbidden("sign in to like: anonymous viewers read only", code="read_only")
+            raise Forbidden("likes are fans' taps: sign in as a fan to like", code="read_only")
         count = op.get("count", 1)
         if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_TAPS:
             raise Invalid(f"count is a whole number from 1 to {MAX_TAPS}", field="count")
@@ -242,6 +283,30 @@ class Channel:
         )
         await self.moderated(record)
         return record
+
+    async def pin(
+        self, room: rooms.Room, by: str, *, kind: Any, text: Any
+    ) -> tuple[pins.Pin, list[pins.Pin]]:
+        """Pin ``text`` above the room's chat and tell its viewers (``unpin`` for the pin it
+        replaces, then ``pin``)."""
+        new, replaced = await pins.pin(
+            self.store, room, kind=kind, text=text, by=by, now=self.now()
+        )
+        for old in replaced:
+            await self._unpinned(old)
+        data = new.event()
+        await self.broker.publish(topic(room.id), body("pin", data, self.now()))
+        return new, replaced
+
+    async def unpin(self, room: rooms.Room, by: str, pin_id: str) -> pins.Pin:
+        """Take a pin down and tell the room's viewers (``unpin``)."""
+        taken = await pins.unpin(self.store, room, pin_id, by=by, now=self.now())
+        await self._unpinned(taken)
+        return taken
+
+    async def _unpinned(self, pin: pins.Pin) -> Event:
+        data = {"id": pin.id, "kind": pin.kind.value}
+        return await self.broker.publish(topic(pin.room_id), body("unpin", data, self.now()))
 
     async def room_changed(self, room: rooms.Room) -> Event:
         """Tell the room's viewers what the room is now (a ``room`` event): its state, its

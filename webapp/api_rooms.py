@@ -126,7 +126,7 @@ async def runs_rooms(store: DocumentStore, caller: Caller, account_id: str) -> b
     return await speaks_for(store, caller, account_id, HOST_ROLES)
 
 
-async def _hosted(call: Call) -> Room:
+async def hosted(call: Call) -> Room:
     """The path's room, when the caller runs its account's rooms."""
     room = await rooms.get_room(call.services.store, call.params["room_id"])
     if await runs_rooms(call.services.store, call.caller, room.account_id):
@@ -169,7 +169,7 @@ async def read_room(call: Call) -> s.RoomOut:
 
 async def edit_room(call: Call) -> s.RoomOut:
     body: s.RoomEditIn = call.body
-    room = await _hosted(call)
+    room = await hosted(call)
     edited = await rooms.edit_room(
         call.services.store, room.id, body.model_dump(exclude_unset=True), now=call.now
     )
@@ -184,7 +184,7 @@ async def told(services: Services, room: Room) -> None:
 
 
 async def start_room(call: Call) -> s.RoomOut:
-    room = await _hosted(call)
+    room = await hosted(call)
     started = await rooms.go_live(call.services.store, room.id, now=call.now)
     if room.state is not started.state:
         await told(call.services, started)
@@ -192,7 +192,7 @@ async def start_room(call: Call) -> s.RoomOut:
 
 
 async def end_room(call: Call) -> s.RoomOut:
-    room = await _hosted(call)
+    room = await hosted(call)
     reason = EndReason.API if call.caller.kind is Kind.API_KEY else EndReason.HOST
     await rooms.end_room(call.services.store, room.id, reason=reason, now=call.now)
     ended = await rooms.get_room(call.services.store, room.id)
@@ -204,14 +204,14 @@ async def end_room(call: Call) -> s.RoomOut:
 
 
 async def rotate_stream_key(call: Call) -> s.RoomOut:
-    room = await _hosted(call)
+    room = await hosted(call)
     rotated = await rooms.rotate_stream_key(call.services.store, room.id, now=call.now)
     call.services.live.revoke_key(room.id)
     return await one_out(call, rotated)
 
 
 async def room_health(call: Call) -> s.RoomHealthOut:
-    room = await _hosted(call)
+    room = await hosted(call)
     engine = call.services.live.engine(room.id)
     target = (engine.settings if engine is not None else LiveSettings()).segment_s
     if engine is None:
@@ -246,7 +246,7 @@ async def room_health(call: Call) -> s.RoomHealthOut:
     )
 
 
-async def _moderated_room(call: Call) -> Room:
+async def moderated_room(call: Call) -> Room:
     room = await rooms.get_room(call.services.store, call.params["room_id"])
     if await speaks_for(call.services.store, call.caller, room.account_id, MODERATOR_ROLES):
         return room
@@ -269,7 +269,7 @@ def _moderation_out(record: moderation.Record) -> s.ModerationOut:
 
 
 async def moderate(call: Call) -> s.ModerationOut:
-    room = await _moderated_room(call)
+    room = await moderated_room(call)
     body: s.ModerationIn = call.body
     channel = call.services.channel
     if channel is None:
@@ -280,7 +280,7 @@ async def moderate(call: Call) -> s.ModerationOut:
 
 
 async def set_chat_rules(call: Call) -> s.RoomOut:
-    room = await _moderated_room(call)
+    room = await moderated_room(call)
     body: s.ChatRulesIO = call.body
     changed = await rooms.set_chat_rules(
         call.services.store,
@@ -295,7 +295,7 @@ async def set_chat_rules(call: Call) -> s.RoomOut:
 
 
 async def moderation_log(call: Call) -> s.ModerationLogOut:
-    room = await _moderated_room(call)
+    room = await moderated_room(call)
     records = await moderation.history(call.services.store, room.id)
     return s.ModerationLogOut(items=[_moderation_out(r) for r in records])
 

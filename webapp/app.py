@@ -38,6 +38,7 @@ from store.engines import open_broker, open_search, open_store
 from store.port import DocumentStore, Index
 from webapp import (
     api_accounts,
+    api_channel,
     api_commerce,
     api_contents,
     api_discover,
@@ -82,6 +83,7 @@ ENDPOINTS: list[Endpoint] = [
     *api_search.ENDPOINTS,
     *api_discover.ENDPOINTS,
     *api_rooms.ENDPOINTS,
+    *api_channel.ENDPOINTS,
 ]
 STATIC = Path(__file__).parent / "static"
 

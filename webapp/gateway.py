@@ -4,7 +4,9 @@ ASGI websocket path reached 0.3–0.7× of raw ``websockets.broadcast()`` on fan
 One :class:`Hub` per room with viewers in this process reads the room's topic from the broker
 once and relays each event's frame, framed once as a WebSocket message too, to every
 connection of the room. Writes are batched: a connection collects its messages and they go
-to its socket in one write per tick. Each connection's backlog is bounded (events and bytes);
+to its socket in one write per round; a round starts as soon as the loop is free, but no
+sooner than ``tick_s`` after the last, so a busy room's messages share writes and a quiet
+room's go at once. Each connection's backlog is bounded (events and bytes);
 a viewer that cannot keep up is closed with 4008 and comes back with ``since``, and the room
 never waits for it.
 
@@ -65,7 +67,7 @@ def ws_text(payload: bytes) -> bytes:
 
 @dataclass(frozen=True)
 class Limits:
-    tick_s: float = 0.02  # how often each connection's batch is written
+    tick_s: float = 0.02  # the least time between two rounds of writes
     max_events: int = 1_000  # a connection's backlog, in messages…
     max_bytes: int = 1 << 20  # …and in bytes (the socket's unsent buffer included)
     hello_s: float = 10.0  # time to say hello
@@ -79,27 +81,40 @@ class Viewing:
     ws: ServerConnection
     viewer: Viewer
     member: str
-    dirty: set[Viewing]  # the gateway's: connections with something to write at the next tick
+    dirty: set[Viewing]  # the gateway's: connections with something to write at the next round
+    wake: Callable[[], None]  # the gateway's: a round of writes is due
     pending: deque[bytes] = field(default_factory=deque)
     pending_bytes: int = 0
+    # The socket's unsent bytes after the last write. Until the next write they only drain
+    # (websockets' own few-byte control frames aside), so they are asked of the transport
+    # again only when this figure says the backlog may be over its bound.
+    buffered: int = 0
     seq: int = 0  # the last event it was given
     # While it catches up (snapshot or missed events), the hub's live events wait here.
     early: list[Event] | None = field(default_factory=list)
     slow: bool = False
 
     def put(self, message: bytes, limits: Limits) -> None:
+        # Called for every viewer of every event: kept to a few attribute reads.
         if self.slow:
             return
-        self.dirty.add(self)
-        self.pending.append(message)
+        dirty = self.dirty
+        if not dirty:
+            self.wake()
+        dirty.add(self)
+        pending = self.pending
+        pending.append(message)
         self.pending_bytes += len(message)
-        buffered = self._socket_buffer()
-        if len(self.pending) > limits.max_events or (
-            self.pending_bytes + buffered > limits.max_bytes
+        if len(pending) > limits.max_events or (
+            self.pending_bytes + self.buffered > limits.max_bytes
         ):
-            self.slow = True
-            self.pending.clear()
-            self.pending_bytes = 0
+            self.buffered = self._socket_buffer()
+            if len(pending) > limits.max_events or (
+                self.pending_bytes + self.buffered > limits.max_bytes
+            ):
+                self.slow = True
+                pending.clear()
+                self.pending_bytes = 0
 
     def flush(self) -> None:
         if not self.pending or self.ws.state is not State.OPEN:
@@ -110,6 +125,7 @@ class Viewing:
         transport.writelines(self.pending)
         self.pending.clear()
         self.pending_bytes = 0
+        self.buffered = transport.get_write_buffer_size()
 
     def _socket_buffer(self) -> int:
         transport = self.ws.transport
@@ -196,7 +212,8 @@ class Gateway:
         # Held as futures from the op's start, so a retry racing it waits for the same answer.
         self.answers: OrderedDict[tuple[str, str, str], asyncio.Future[bytes]] = OrderedDict()
         self.server: Server | None = None
-        self._ticker: asyncio.Task[None] | None = None
+        self._writing: asyncio.TimerHandle | asyncio.Handle | None = None  # the next round
+        self._wrote_at = 0.0  # loop time of the last round
         self._teller: asyncio.Task[None] | None = None
         self._closing: set[asyncio.Task[None]] = set()
         self._dirty: set[Viewing] = set()
@@ -214,15 +231,15 @@ class Gateway:
             ping_interval=20,
             ping_timeout=20,
         )
-        self._ticker = asyncio.create_task(self._tick())
         self._teller = asyncio.create_task(self._tell())
         sockets = list(self.server.sockets)
         return int(sockets[0].getsockname()[1])
 
     async def stop(self) -> None:
-        for loop in (self._ticker, self._teller):
-            if loop is not None:
-                loop.cancel()
+        if self._teller is not None:
+            self._teller.cancel()
+        if self._writing is not None:
+            self._writing.cancel()
         if self.server is not None:
             self.server.close()
             await self.server.wait_closed()
@@ -231,16 +248,30 @@ class Gateway:
                 hub.reader.cancel()
         self.hubs.clear()
 
-    async def _tick(self) -> None:
-        while True:
-            await asyncio.sleep(self.limits.tick_s)  # the batching period, not a wait on state
-            dirty = list(self._dirty)  # the same set object: every connection holds it
-            self._dirty.clear()
-            for viewing in dirty:
-                if viewing.slow:
-                    self._close_later(viewing, CLOSE_SLOW, "too slow; reconnect with since")
-                else:
-                    viewing.flush()
+    def _wake(self) -> None:
+        """A connection has a first message for the next round: schedule the round, at once
+        (after what the loop is running: a burst of events relayed meanwhile shares it) or
+        ``tick_s`` after the last round, whichever is later."""
+        if self._writing is not None:
+            return
+        loop = asyncio.get_running_loop()
+        wait = self._wrote_at + self.limits.tick_s - loop.time()
+        if wait > 0:
+            self._writing = loop.call_later(wait, self._write)
+        else:
+            self._writing = loop.call_soon(self._write)
+
+    def _write(self) -> None:
+        """A round: each connection with messages gets them in one write."""
+        self._writing = None
+        self._wrote_at = asyncio.get_running_loop().time()
+        dirty = list(self._dirty)  # the same set object: every connection holds it
+        self._dirty.clear()
+        for viewing in dirty:
+            if viewing.slow:
+                self._close_later(viewing, CLOSE_SLOW, "too slow; reconnect with since")
+            else:
+                viewing.flush()
 
     async def _tell(self) -> None:
         while True:
@@ -268,7 +299,7 @@ class Gateway:
         since = _since(parse_qs(url.query).get("since", [""])[0])
         try:
             await self.channel.room(room_id)
-            viewer = await self._hello(ws)
+            viewer = await self._hello(ws, room_id)
         except NotFound:
             await ws.close(CLOSE_ROOM, "no such room")
             return
@@ -283,7 +314,9 @@ class Gateway:
             return
         hub = await self._hub(room_id)
         self._members += 1
-        viewing = Viewing(ws, viewer, member=f"c{self._members}", dirty=self._dirty)
+        viewing = Viewing(
+            ws, viewer, member=f"c{self._members}", dirty=self._dirty, wake=self._wake
+        )
         hub.viewings.add(viewing)
         name = topic(room_id)
         try:
@@ -299,7 +332,7 @@ class Gateway:
             if not hub.viewings:
                 self._drop(hub)
 
-    async def _hello(self, ws: ServerConnection) -> Viewer:
+    async def _hello(self, ws: ServerConnection, room_id: str) -> Viewer:
         async with asyncio.timeout(self.limits.hello_s):
             raw = await ws.recv()
         try:
@@ -311,7 +344,7 @@ class Gateway:
         token = hello.get("token")
         if token is not None and not isinstance(token, str):
             raise DomainError("token is a string", code="token_invalid", field="token")
-        return await self.channel.viewer(token)
+        return await self.channel.viewer(token, room_id)
 
     async def _hub(self, room_id: str) -> Hub:
         hub = self.hubs.get(room_id)

@@ -144,3 +144,32 @@ class ModerationOut(Out):
 
 class ModerationLogOut(Out):
     items: list[ModerationOut]
+
+
+class TicketOut(Out):
+    ticket: str = Field(description='the hello\'s token: {"op": "hello", "token": ticket}')
+    expires_at: str = Field(description="connect before this (a minute from now)")
+    role: str = Field(description="what the room's chat shows beside the account's name")
+    channel_url: str
+
+
+class PinIn(In):
+    kind: Literal["announcement"] = Field(description="what is pinned (one of each at a time)")
+    text: str = Field(max_length=300, description="the announcement")
+
+
+class PinOut(Out):
+    id: str
+    kind: str
+    text: str
+    at: str
+    by: str | None = Field(
+        None, description="who pinned it (staff id or key:<id>); for the account's staff only"
+    )
+    replaced: list[str] = Field(
+        default_factory=list, description="pins this one took down (the previous announcement)"
+    )
+
+
+class PinsOut(Out):
+    items: list[PinOut]

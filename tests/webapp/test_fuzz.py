@@ -205,6 +205,11 @@ def _seed(http: asgi.ASGIClient) -> Target:
     def rooms(count: int) -> list[str]:
         return [post("/rooms", {"title": f"room {i}"})["id"] for i in range(count)]
 
+    # A room with its announcement pinned, for the unpin (its pin alone, in its room alone).
+    [pinned_room] = rooms(1)
+    pin = {"kind": "announcement", "text": "seed"}
+    pinned = ok(http.post(f"/api/v1/rooms/{pinned_room}/pins", json=pin, headers=key), 201)
+
     return Target(
         app=http.app,
         credentials={
@@ -226,6 +231,7 @@ def _seed(http: asgi.ASGIClient) -> Target:
             "content_id": articles,
             "coupon_id": coupons,
             "room_id": rooms(10),
+            "pin_id": [pinned["id"]],
         },
         aimed={
             "POST /api/v1/contents/{content_id}/publish": aimed("draft", publish=False),
@@ -238,6 +244,10 @@ def _seed(http: asgi.ASGIClient) -> Target:
             # and going live leaves scheduled ones to reschedule.
             "POST /api/v1/rooms/{room_id}/end": {"room_id": rooms(5)},
             "PATCH /api/v1/rooms/{room_id}": {"room_id": rooms(5)},
+            "DELETE /api/v1/rooms/{room_id}/pins/{pin_id}": {
+                "room_id": [pinned_room],
+                "pin_id": [pinned["id"]],
+            },
         },
     )
 

@@ -10,6 +10,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +22,11 @@ from accounts import schema as accounts_schema
 from accounts.accounts import Tier, create_account, update_profile
 from accounts.fans import mint_token, upsert_fan
 from accounts.follows import follow
+from accounts.staff import ROLES, Role, create_staff, grant_role
 from accounts.tiers import set_ladder, set_member_tier
 from content import schema as content_schema
 from content.sensitive import ReviewPolicy, add_words
-from live import moderation, rooms
+from live import moderation, rooms, tickets
 from live import schema as live_schema
 from live.channel import Channel, topic
 from store.broker import MemoryBroker
@@ -338,7 +340,7 @@ async def test_moderation_hides_mutes_and_bans_for_every_viewer(setup: Setup) ->
     reader, _ = await join(setup.url)
     fan, _ = await join(setup.url, setup.tokens[0])
     room = await rooms.get_room(setup.store, setup.room_id)
-    fan_id = (await setup.channel.viewer(setup.tokens[0])).fan_id
+    fan_id = (await setup.channel.viewer(setup.tokens[0], setup.room_id)).fan_id
 
     async def act(action: str, **extra: Any) -> None:
         await setup.channel.moderate(room, "staff_1", {"action": action, **extra})
@@ -373,7 +375,7 @@ async def test_chat_rules_and_sensitive_words_are_enforced_by_the_server(setup: 
     reader, _ = await join(setup.url)
     fan, _ = await join(setup.url, setup.tokens[0])
     room = await rooms.get_room(setup.store, setup.room_id)
-    fan_id = (await setup.channel.viewer(setup.tokens[0])).fan_id
+    fan_id = (await setup.channel.viewer(setup.tokens[0], setup.room_id)).fan_id
     assert fan_id is not None
     now = utc_now()
 
@@ -409,3 +411,64 @@ async def test_chat_rules_and_sensitive_words_are_enforced_by_the_server(setup: 
     finally:
         await reader.close()
         await fan.close()
+
+
+async def test_staff_speak_marked_by_ticket_and_pins_reach_every_viewer(setup: Setup) -> None:
+    room = await rooms.get_room(setup.store, setup.room_id)
+    now = utc_now()
+    host = await create_staff(setup.store, email="host@tea.example", password_hash="x", now=now)
+    await grant_role(
+        setup.store, account_id=room.account_id, staff_id=host.id, role=Role.HOST, now=now
+    )
+    await rooms.set_chat_rules(
+        setup.store, room.id, mode="tier", min_tier=5, slow_mode_s=600, now=now
+    )
+
+    def ticket(speaker: str, room_id: str = room.id, at: datetime = now) -> str:
+        made = tickets.Ticket(speaker=speaker, role="host", room_id=room_id)
+        return tickets.mint(SECRET, made, now=at)[0]
+
+    reader, _ = await join(setup.url)
+    staff, hello = await join(setup.url, ticket(host.id))
+    try:
+        assert hello["type"] == "snapshot"
+        # Marked with the role, under the account's name; the tier rule and the 600 s slow
+        # mode are the fans', not the staff's (who wait half a second at most).
+        assert (await chat(staff, "h0", "欢迎"))["type"] == "ack"
+        said = await of_type(reader, "chat")
+        assert said["data"] == {"name": "Tea House", "staff": "host", "text": "欢迎"}
+        again = await chat(staff, "h1", "too fast")
+        assert again["code"] == "rate_limited" and 0 < again["retry_after_s"] <= 0.5
+        assert (await answer_of(staff, {"op": "like", "id": "l1"}))["code"] == "read_only"
+        # The pinned announcement: one at a time, told to viewers, in every snapshot.
+        first, _ = await setup.channel.pin(room, host.id, kind="announcement", text="8 点抽奖")
+        assert (await of_type(reader, "pin"))["data"]["text"] == "8 点抽奖"
+        second, replaced = await setup.channel.pin(room, host.id, kind="announcement", text="9 点")
+        assert [p.id for p in replaced] == [first.id]
+        assert (await of_type(reader, "unpin"))["data"]["id"] == first.id
+        assert (await of_type(reader, "pin"))["data"]["id"] == second.id
+        _, fresh = await join(setup.url)
+        assert [(p["id"], p["text"]) for p in fresh["data"]["pins"]] == [(second.id, "9 点")]
+        await setup.channel.unpin(room, host.id, second.id)
+        assert (await of_type(reader, "unpin"))["data"]["id"] == second.id
+        _, fresh = await join(setup.url)
+        assert fresh["data"]["pins"] == []
+    finally:
+        await reader.close()
+        await staff.close()
+    # A ticket for another room, an expired one, a forged one, one whose holder lost the
+    # role: each hello is refused, and nothing is said.
+    other = await rooms.create_room(setup.store, room.account_id, title="另一场", now=now)
+    refused = {
+        "wrong_room": ticket(host.id, room_id=other.id),
+        "ticket_expired": ticket(host.id, at=now - timedelta(minutes=5)),
+        "ticket_invalid": ticket(host.id)[:-3] + "abc",
+    }
+    for code, token in refused.items():
+        ws, error = await join(setup.url, token)
+        assert (error["type"], error["code"]) == ("error", code)
+        await ws.close()
+    await setup.store.collection(ROLES).delete_one({"staff_id": host.id})
+    ws, error = await join(setup.url, ticket(host.id))
+    assert error["code"] == "role_required"
+    await ws.close()

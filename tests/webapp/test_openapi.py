@@ -382,6 +382,14 @@ async def test_real_answers_match_their_documented_schemas(
     await call("GET", rm + "/moderation", 200, r_, headers=key)
     chat_rules = {"mode": "followers", "min_tier": 0, "slow_mode_s": 10}
     await call("PUT", rm + "/chat", 200, r_, json=chat_rules, headers=key)
+    # The channel's HTTP side (webapp/api_channel.py).
+    await call("POST", rm + "/channel-tickets", 201, r_, headers=staff_w)
+    pin = {"kind": "announcement", "text": "今晚 8 点抽奖"}
+    pinned = await call("POST", rm + "/pins", 201, r_, json=pin, headers=key)
+    await call("GET", rm + "/pins", 200, r_)
+    p_ = {**r_, "pin_id": pinned["id"]}
+    await call("DELETE", rm + "/pins/{pin_id}", 204, p_, headers=key)
+    await call("DELETE", rm + "/pins/{pin_id}", 404, p_, headers=key)
     await call("PATCH", rm, 409, r_, json={"scheduled_at": at}, headers=key)
     await call("POST", rm + "/end", 200, r_, headers=key)
     await call("POST", rm + "/start", 409, r_, headers=key)

@@ -1,0 +1,94 @@
+"""The room channel's HTTP side in-process (webapp/api_channel.py): channel tickets for staff,
+and the pinned announcement — who may call each, what is told to the room, and bad input
+named with nothing written."""
+
+from __future__ import annotations
+
+import httpx
+from starlette.applications import Starlette
+
+from live import pins, tickets
+from store.clock import utc_now
+from tests.conftest import Brand, bearer, mint, sign_up
+from tests.webapp.test_api_editorial import join, owner
+from tests.webapp.test_api_rooms import make, services
+
+
+async def test_every_staff_role_and_the_key_get_a_room_bound_ticket(
+    client: httpx.AsyncClient, brand: Brand, app: Starlette
+) -> None:
+    room = await make(client, brand)
+    url = f"/api/v1/rooms/{room['id']}/channel-tickets"
+    secret = services(app).secret
+    for role in ("editor", "host", "moderator"):
+        person = await join(client, brand, role)
+        r = await client.post(url, headers=person.use(client))
+        assert r.status_code == 201, r.text
+        got = r.json()
+        assert got["role"] == role and got["channel_url"] == room["channel_url"]
+        read = tickets.read(secret, got["ticket"], room_id=room["id"], now=utc_now())
+        assert (read.role, read.room_id) == (role, room["id"])
+    client.cookies.clear()
+    by_key = await client.post(url, headers=brand.key_headers)
+    assert by_key.status_code == 201 and by_key.json()["role"] == "brand"
+    # The session alone is not enough: a page on another origin cannot mint one.
+    owner(brand).use(client)
+    assert (await client.post(url)).status_code == 403
+    client.cookies.clear()
+    fan = await mint(client, brand)
+    assert (await client.post(url, headers=bearer(fan["token"]))).status_code == 403
+    assert (await client.post(url)).status_code == 401
+    other = await sign_up(client)
+    refused = await client.post(url, headers=other.key_headers)
+    assert (refused.status_code, refused.json()["code"]) == (403, "role_required")
+
+
+async def test_hosts_pin_one_announcement_at_a_time_and_take_it_down(
+    client: httpx.AsyncClient, brand: Brand, app: Starlette
+) -> None:
+    room = await make(client, brand)
+    url = f"/api/v1/rooms/{room['id']}/pins"
+    first = await client.post(
+        url, json={"kind": "announcement", "text": "8 点抽奖"}, headers=brand.key_headers
+    )
+    assert first.status_code == 201, first.text
+    assert first.json()["by"].startswith("key:") and first.json()["replaced"] == []
+    host = await join(client, brand, "host")
+    second = await client.post(
+        url, json={"kind": "announcement", "text": "9 点上新"}, headers=host.use(client)
+    )
+    assert second.status_code == 201 and second.json()["replaced"] == [first.json()["id"]]
+    client.cookies.clear()
+    public = await client.get(url)
+    assert [(p["text"], p["by"]) for p in public.json()["items"]] == [("9 点上新", None)]
+    staff = await client.get(url, headers=brand.key_headers)
+    assert staff.json()["items"][0]["by"] is not None
+    # Moderators keep the chat; pinning is the host's.
+    moderator = await join(client, brand, "moderator")
+    r = await client.post(
+        url, json={"kind": "announcement", "text": "x"}, headers=moderator.use(client)
+    )
+    assert (r.status_code, r.json()["code"]) == (403, "role_required")
+    client.cookies.clear()
+    store = services(app).store
+    before = await store.collection(pins.PINS).count({})
+    for body, field in [
+        ({"kind": "announcement", "text": " "}, "text"),
+        ({"kind": "announcement", "text": "x" * 301}, "text"),
+        ({"kind": "announcement", "text": "a\x07b"}, "text"),
+        ({"kind": "coupon", "text": "x"}, "kind"),
+        ({"text": "x"}, "kind"),
+    ]:
+        bad = await client.post(url, json=body, headers=brand.key_headers)
+        assert (bad.status_code, bad.json().get("field")) == (422, field), bad.text
+    assert await store.collection(pins.PINS).count({}) == before
+    pin_url = f"{url}/{second.json()['id']}"
+    assert (await client.delete(pin_url)).status_code == 401
+    assert (await client.delete(pin_url, headers=brand.key_headers)).status_code == 204
+    assert (await client.delete(pin_url, headers=brand.key_headers)).status_code == 404
+    assert (await client.get(url)).json()["items"] == []
+    await client.post(f"/api/v1/rooms/{room['id']}/end", headers=brand.key_headers)
+    ended = await client.post(
+        url, json={"kind": "announcement", "text": "晚了"}, headers=brand.key_headers
+    )
+    assert (ended.status_code, ended.json()["code"]) == (409, "room_ended")

@@ -1,0 +1,131 @@
+"""The room channel's HTTP side (DESIGN §5): tickets that let staff speak on a room's channel
+as staff, and the announcement pinned above the chat. Moderation and chat rules are beside
+the room's other routes (``api_rooms``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from accounts.errors import Conflict
+from live import pins, rooms, tickets
+from live.channel import Channel
+from webapp import schemas_rooms as s
+from webapp.api import STAFF_OR_KEY, Call, Endpoint, Reply, base_url
+from webapp.api_contents import speaks_for
+from webapp.api_rooms import MODERATOR_ROLES, R, hosted, moderated_room, urls_of
+from webapp.auth import Kind
+
+
+def _speaker(call: Call) -> str:
+    return f"key:{call.caller.id}" if call.caller.kind is Kind.API_KEY else call.caller.id
+
+
+def _channel(call: Call) -> Channel:
+    if call.services.channel is None:
+        raise Conflict("the room channel is not running", code="channel_unavailable")
+    return call.services.channel
+
+
+def _pin_out(pin: pins.Pin, *, staff: bool, replaced: Sequence[pins.Pin] = ()) -> s.PinOut:
+    return s.PinOut(
+        id=pin.id,
+        kind=pin.kind.value,
+        text=pin.text,
+        at=pin.at,
+        by=pin.by if staff else None,
+        replaced=[p.id for p in replaced],
+    )
+
+
+async def issue_ticket(call: Call) -> s.TicketOut:
+    room = await moderated_room(call)
+    role = await _channel(call).speaks(_speaker(call), room.account_id)
+    if role is None:  # moderated_room let the caller through: it holds a role
+        raise Conflict("the caller works no role at the account", code="role_required")
+    ticket = tickets.Ticket(speaker=_speaker(call), role=role, room_id=room.id)
+    token, expires_at = tickets.mint(call.services.secret, ticket, now=call.now)
+    base = base_url(call.request, call.services.settings.base_url)
+    return s.TicketOut(
+        ticket=token,
+        expires_at=expires_at,
+        role=role,
+        channel_url=urls_of(call.services, base, room.id)["channel_url"],
+    )
+
+
+async def pin(call: Call) -> s.PinOut:
+    room = await hosted(call)
+    body: s.PinIn = call.body
+    new, replaced = await _channel(call).pin(room, _speaker(call), kind=body.kind, text=body.text)
+    return _pin_out(new, staff=True, replaced=replaced)
+
+
+async def list_pins(call: Call) -> s.PinsOut:
+    room = await rooms.get_room(call.services.store, call.params["room_id"])
+    staff = await speaks_for(call.services.store, call.caller, room.account_id, MODERATOR_ROLES)
+    up = await pins.pinned(call.services.store, room.id)
+    return s.PinsOut(items=[_pin_out(p, staff=staff) for p in up])
+
+
+async def unpin(call: Call) -> Reply:
+    room = await hosted(call)
+    await _channel(call).unpin(room, _speaker(call), call.params["pin_id"])
+    return Reply(None, status=204)
+
+
+ENDPOINTS: list[Endpoint] = [
+    Endpoint(
+        "POST",
+        f"{R}/channel-tickets",
+        issue_ticket,
+        "A ticket for staff to speak on the room's channel",
+        "rooms",
+        response=s.TicketOut,
+        status=201,
+        allow=STAFF_OR_KEY,
+        errors=(403, 404),
+        description="The account's owners, editors, hosts and moderators (with the session "
+        "and its CSRF token), or the API key. Send it as the hello's token within a minute "
+        '(`{"op": "hello", "token": ticket}`): the connection chats as staff — under the '
+        "account's name, marked with `staff` (the role, or `brand` for an API key) and not "
+        "held to the room's chat mode or slow mode. The hello checks the role again.",
+    ),
+    Endpoint(
+        "POST",
+        f"{R}/pins",
+        pin,
+        "Pin an announcement above the room's chat",
+        "rooms",
+        response=s.PinOut,
+        body=s.PinIn,
+        status=201,
+        allow=STAFF_OR_KEY,
+        errors=(403, 404, 409, 422),
+        description="Owners, editors, hosts and the API key; until the room ends (409 "
+        "room_ended). One announcement at a time: a new one takes the previous down "
+        "(`replaced`). Viewers get `unpin` for the old and `pin` for the new, and a "
+        "snapshot's `pins`.",
+    ),
+    Endpoint(
+        "GET",
+        f"{R}/pins",
+        list_pins,
+        "What the room has pinned now",
+        "rooms",
+        response=s.PinsOut,
+        errors=(404,),
+        description="Public; `by` only for the account's staff and API key.",
+    ),
+    Endpoint(
+        "DELETE",
+        f"{R}/pins/{{pin_id}}",
+        unpin,
+        "Take a pin down",
+        "rooms",
+        status=204,
+        allow=STAFF_OR_KEY,
+        errors=(403, 404),
+        description="Viewers get `unpin`. 404 when the pin is not up.",
+    ),
+]
