@@ -257,8 +257,12 @@ def _serve(settings: Settings) -> int:
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
     # The room channel's websocket gateway: its own listener, bound now so a taken port is
-    # said plainly rather than in a traceback from inside the lifespan.
-    wanted = settings.channel_port if settings.channel_port >= 0 else (port + 1 if port else 0)
+    # said plainly rather than in a traceback from inside the lifespan. By default it is the
+    # HTTP port + 1; with --port 0 (any free port) it takes any free port too, as "the next
+    # port" may well be someone else's.
+    wanted = settings.channel_port
+    if wanted < 0:
+        wanted = settings.port + 1 if settings.port else 0
     channel = socket.socket(sock.family)
     channel.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:

@@ -32,7 +32,7 @@ from store.port import InvalidCursorError
 from webapp import console_review, content_view, room_view
 from webapp.api import base_url
 from webapp.api_commerce import click_url
-from webapp.api_rooms import HOST_ROLES, cover_url, urls_of
+from webapp.api_rooms import HOST_ROLES, MODERATOR_ROLES, cover_url, urls_of
 from webapp.auth import (
     ANONYMOUS,
     SESSION_COOKIE,
@@ -391,7 +391,9 @@ async def content_page(request: Request) -> Response:
 
 async def host_page(request: Request) -> Response:
     """The host's page for a room: camera and microphone, preview, go live over WHIP (with the
-    staff session), a live timer and an end button (``static/host.js`` does the work)."""
+    staff session), a live timer and an end button (``static/host.js`` does the work); beside
+    it the room's chat as staff, with the moderation controls, chat rules and the pinned
+    announcement (``static/host-chat.js``). Moderators get the chat side only."""
     services = _services(request)
     session = await _session(request)
     room_id = request.path_params["room_id"]
@@ -402,15 +404,19 @@ async def host_page(request: Request) -> Response:
     except NotFound:
         return render(request, "not_found.html", 404, what="such room")
     role = await staff.role_of(services.store, room.account_id, session.staff.id)
-    if role not in HOST_ROLES:
+    if role not in MODERATOR_ROLES:
         return render(request, "not_found.html", 404, what="such room")
     base = base_url(request, services.settings.base_url)
+    urls = urls_of(services, base, room.id)
     return render(
         request,
         "host.html",
         room=room,
         session=session,
-        whip_url=urls_of(services, base, room.id)["whip_url"],
+        role=role,
+        can_host=role in HOST_ROLES,
+        whip_url=urls["whip_url"],
+        channel_url=urls["channel_url"],
     )
 
 

@@ -18,6 +18,7 @@ from content.sensitive import ReviewPolicy
 from live import rooms
 from store.clock import rfc3339, utc_now
 from tests.conftest import Brand, make_settings, sign_up
+from tests.webapp.test_api_editorial import join
 from tests.webapp.test_api_rooms import Clock, make
 from tests.webapp.test_content_pages import HOSTILE, Page, assert_no_inline_script, services
 from webapp.app import create_app
@@ -162,6 +163,13 @@ async def test_the_console_schedules_a_room_and_only_its_hosts_open_the_host_pag
     assert host.status_code == 200
     assert f'data-whip-url="http://testserver/whip/{room["id"]}"' in host.text
     assert f'data-csrf-token="{brand.csrf_token}"' in host.text
+    assert 'id="pin-form"' in host.text and 'data-channel-url="ws://testserver:' in host.text
+    # A moderator gets the chat side (moderation, rules), not the camera or the pins.
+    moderator = await join(client, brand, "moderator")
+    moderator.use(client)
+    as_moderator = await client.get(f"/console/rooms/{room['id']}/host")
+    assert as_moderator.status_code == 200 and 'id="rules-form"' in as_moderator.text
+    assert "data-whip-url" not in as_moderator.text and 'id="pin-form"' not in as_moderator.text
     client.cookies.clear()
     anonymous = await client.get(f"/console/rooms/{room['id']}/host")
     assert anonymous.status_code == 303 and anonymous.headers["location"].startswith("/login")
