@@ -8,9 +8,10 @@ a room, not a viewer: the gateway fans each frame out to its own connections. Th
 answers "everything after seq N" for a reconnecting viewer, or says the gap is older than it
 keeps (the viewer then gets a reset and a snapshot). Presence counts who is in a room.
 
-The in-process engine serves one app process; a Redis engine (pub/sub for the fan-out, a
-capped stream per room for the history, a counter for the sequence, a sorted set with
-expiry for presence) lets several processes share rooms with no change above this port.
+The in-process engine serves one app process; the Redis engine (``store.redis_broker``: a
+counter for the sequence, a capped list per room for the history, pub/sub for the fan-out,
+per-process presence counts) lets several processes share rooms with no change above this
+port; both pass the same contract tests (tests/store/test_broker.py).
 Subscribers get a bounded queue: the broker never waits for a slow reader, and a reader that
 missed events sees the gap in the sequence and reads them back from the history.
 """
@@ -88,7 +89,7 @@ class Broker(Protocol):
     async def close(self) -> None: ...
 
 
-class _Queue:
+class SubscriberQueue:
     def __init__(self, maxsize: int) -> None:
         self.queue: asyncio.Queue[Event] = asyncio.Queue(maxsize)
 
@@ -100,7 +101,7 @@ class _Queue:
 class _Topic:
     history: deque[Event]
     seq: int = 0
-    subscribers: set[_Queue] = field(default_factory=set)
+    subscribers: set[SubscriberQueue] = field(default_factory=set)
     members: set[str] = field(default_factory=set)
 
 
@@ -151,8 +152,8 @@ class MemoryBroker:
         return list(room.history) if room is not None else []
 
     @asynccontextmanager
-    async def _subscribe(self, topic: str) -> AsyncIterator[_Queue]:
-        sub = _Queue(self._queue_size)
+    async def _subscribe(self, topic: str) -> AsyncIterator[SubscriberQueue]:
+        sub = SubscriberQueue(self._queue_size)
         room = self._topic(topic)
         room.subscribers.add(sub)
         try:

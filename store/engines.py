@@ -42,11 +42,21 @@ def check_store(url: str, data_dir: Path, *, synchronous: str = "NORMAL") -> Pat
     return sqlite_path(url, data_dir)
 
 
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+
+
 def check_broker(url: str) -> None:
-    if urlparse(url).scheme == "redis":
-        raise EngineURLError("the Redis broker is not part of this build yet; use memory")
-    if url != "memory":
-        raise EngineURLError(f"unknown broker {url!r}: use memory")
+    if url == "memory":
+        return
+    parts = urlparse(url)
+    if parts.scheme not in REDIS_SCHEMES:
+        raise EngineURLError(
+            f"unknown broker {url!r}: use memory, redis://host:port/db or unix:///path/redis.sock"
+        )
+    if parts.scheme == "unix" and not parts.path:
+        raise EngineURLError(f"the broker {url!r} names no socket: unix:///path/redis.sock")
+    if parts.scheme != "unix" and not parts.hostname:
+        raise EngineURLError(f"the broker {url!r} names no host: redis://host:port/db")
 
 
 def open_store(
@@ -65,5 +75,10 @@ def open_search(store: DocumentStore) -> SearchIndex:
 
 
 def open_broker(url: str) -> Broker:
+    """The in-process broker, or Redis for several processes sharing their rooms."""
     check_broker(url)
-    return MemoryBroker()
+    if url == "memory":
+        return MemoryBroker()
+    from store.redis_broker import RedisBroker  # only a Redis deployment imports the client
+
+    return RedisBroker(url)

@@ -7,7 +7,7 @@ runs as in production.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,8 +16,16 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
+from tests.redis_server import redis_server
 from webapp.app import create_app
 from webapp.settings import Settings
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One real Redis server for the session (tests flush what they use)."""
+    with redis_server(tmp_path_factory.mktemp("redis")) as url:
+        yield url
 
 
 def make_settings(data_dir: Path, **overrides: Any) -> Settings:

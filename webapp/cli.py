@@ -37,7 +37,10 @@ def _parser() -> argparse.ArgumentParser:
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument("--data-dir", dest="data_dir", help="where data lives (default ./data)")
         p.add_argument("--store", help="sqlite:///FILE (default sqlite:///lifeaccount.db)")
-        p.add_argument("--broker", help="memory (default)")
+        p.add_argument(
+            "--broker",
+            help="memory (default: one process) or redis://host:port/db (processes share rooms)",
+        )
 
     serve = sub.add_parser("serve", help="run the whole platform in one process")
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")

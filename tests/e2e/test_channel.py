@@ -14,7 +14,14 @@ import httpx
 from websockets.asyncio.client import ClientConnection, connect
 
 from tests.e2e.live_support import create_room
-from tests.e2e.support import LIFEACCOUNT, Server, lifeaccount_env, mint_fan, sign_up_api
+from tests.e2e.support import (
+    LIFEACCOUNT,
+    Server,
+    Servers,
+    lifeaccount_env,
+    mint_fan,
+    sign_up_api,
+)
 
 TIMEOUT_S = 10.0
 
@@ -97,3 +104,38 @@ def test_a_taken_channel_port_is_said_plainly(tmp_path: Path) -> None:
         )
     assert done.returncode == 1
     assert f"cannot listen for the room channel on 127.0.0.1:{port}" in done.stderr
+
+
+def test_two_servers_on_one_redis_share_a_room(
+    tmp_path: Path, servers: Servers, redis_url: str
+) -> None:
+    """Two ``lifeaccount serve`` processes on the same data and one Redis broker: a fan on one
+    and a viewer on the other are in the same room — chat, seq and the viewer count."""
+    env = {"LIFEACCOUNT_BROKER": redis_url}
+    first = servers.start(tmp_path / "data", env)
+    second = servers.start(tmp_path / "data", env)
+    with httpx.Client(base_url=first.base_url, timeout=30) as api:
+        owner = sign_up_api(api)
+        room = create_room(api, owner)
+        assert api.post(f"/api/v1/rooms/{room['id']}/start", headers=owner.key_headers).is_success
+        token = mint_fan(api, owner.account_id, owner.api_key, "u-redis")["token"]
+    with httpx.Client(base_url=second.base_url, timeout=30) as api:
+        elsewhere = api.get(f"/api/v1/rooms/{room['id']}").json()["channel_url"]
+    assert elsewhere != room["channel_url"]  # each process's own gateway
+
+    async def run() -> None:
+        async with connect(room["channel_url"]) as fan, connect(elsewhere) as viewer:
+            await viewer.send(json.dumps({"op": "hello"}))
+            await receive(viewer, "snapshot")
+            await fan.send(json.dumps({"op": "hello", "token": token}))
+            await receive(fan, "snapshot")
+            await fan.send(json.dumps({"op": "chat", "id": "c1", "text": "两边都看得到吗"}))
+            ack = await receive(fan, "ack")
+            said = await receive(viewer, "chat")
+            assert said["seq"] == ack["result"]["seq"]
+            assert said["data"]["text"] == "两边都看得到吗"
+            async with asyncio.timeout(TIMEOUT_S):  # one viewer here, one there: two in all
+                while (await receive(viewer, "viewers"))["data"]["count"] != 2:
+                    pass
+
+    asyncio.run(run())

@@ -8,13 +8,23 @@ import json
 from collections.abc import AsyncIterator
 
 import pytest
+from redis.asyncio import Redis
 
 from store.broker import Broker, Event, MemoryBroker, frame
+from store.redis_broker import RedisBroker
 
 
-@pytest.fixture(params=["memory"])
+@pytest.fixture(params=["memory", "redis"])
 async def broker(request: pytest.FixtureRequest) -> AsyncIterator[Broker]:
-    engine = MemoryBroker(queue_size=4, history=5)
+    engine: Broker
+    if request.param == "redis":
+        url = request.getfixturevalue("redis_url")
+        flusher = Redis.from_url(url)
+        await flusher.flushdb()
+        await flusher.aclose()
+        engine = RedisBroker(url, queue_size=4, history=5)
+    else:
+        engine = MemoryBroker(queue_size=4, history=5)
     yield engine
     await engine.close()
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from redis.asyncio import Redis
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
@@ -29,8 +30,9 @@ from content.sensitive import ReviewPolicy, add_words
 from live import moderation, rooms, tickets
 from live import schema as live_schema
 from live.channel import Channel, topic
-from store.broker import MemoryBroker
+from store.broker import Broker, MemoryBroker
 from store.clock import utc_now
+from store.redis_broker import RedisBroker
 from store.sqlite import SQLiteStore
 from webapp.gateway import CLOSE_HELLO, CLOSE_ROOM, CLOSE_SLOW, Gateway, Limits
 
@@ -41,7 +43,7 @@ TIMEOUT_S = 10.0
 @dataclass
 class Setup:
     store: SQLiteStore
-    broker: MemoryBroker
+    broker: Broker
     channel: Channel
     gateway: Gateway
     url: str  # the room's channel URL
@@ -49,8 +51,9 @@ class Setup:
     tokens: list[str]
 
 
-@pytest.fixture
-async def setup(tmp_path: Path) -> AsyncIterator[Setup]:
+@pytest.fixture(params=["memory", "redis"])
+async def setup(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Setup]:
+    """A live room behind the gateway, on each broker engine (the same tests, unchanged)."""
     store = SQLiteStore(tmp_path / "gw.db")
     await store.ensure_indexes(
         [*accounts_schema.INDEXES, *content_schema.INDEXES, *live_schema.INDEXES]
@@ -66,7 +69,15 @@ async def setup(tmp_path: Path) -> AsyncIterator[Setup]:
         )
         minted = await mint_token(store, SECRET, fan=fan, account_id=account.id, ttl_s=600, now=now)
         tokens.append(minted.token)
-    broker = MemoryBroker(history=20)
+    broker: Broker
+    if request.param == "redis":
+        url = request.getfixturevalue("redis_url")
+        flusher = Redis.from_url(url)
+        await flusher.flushdb()
+        await flusher.aclose()
+        broker = RedisBroker(url, history=20)
+    else:
+        broker = MemoryBroker(history=20)
     channel = Channel(store, broker, SECRET, utc_now, ReviewPolicy(store), chat_every_s=0)
     # The likes-and-viewers round runs when a test calls it (channel.tell), not on a clock.
     limits = Limits(tick_s=0.005, max_events=50, max_bytes=64 << 10, tell_s=3600)
@@ -75,6 +86,7 @@ async def setup(tmp_path: Path) -> AsyncIterator[Setup]:
     url = f"ws://127.0.0.1:{port}/api/v1/rooms/{room.id}/channel"
     yield Setup(store, broker, channel, gateway, url, room.id, tokens)
     await gateway.stop()
+    await broker.close()
     await store.close()
 
 
