@@ -23,6 +23,7 @@ from typing import Any, cast
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
+from redis.exceptions import RedisError
 
 from store.broker import HISTORY, QUEUE, Event, SubscriberQueue, Subscription
 
@@ -79,6 +80,7 @@ def _keys(topic: str) -> tuple[str, str, str, str]:
 
 class RedisBroker:
     def __init__(self, url: str, queue_size: int = QUEUE, history: int = HISTORY) -> None:
+        self._url = url
         self._redis: Redis = Redis.from_url(url)
         self._queue_size = queue_size
         self._history = history
@@ -223,6 +225,13 @@ class RedisBroker:
     async def ping(self) -> None:
         """A publish that this process's own subscriber must receive, in sequence."""
         topic = f"_ping:{self._node}:{secrets.token_hex(4)}"
+        try:
+            await self._redis.ping()
+        except RedisError as exc:
+            raise RuntimeError(
+                f"cannot reach Redis at {self._url} ({exc}): start redis-server there, "
+                "or point --broker (LIFEACCOUNT_BROKER) at one"
+            ) from exc
         try:
             async with self.subscribe(topic) as sub:
                 sent = await self.publish(topic, b'{"type":"ping"}')

@@ -234,6 +234,10 @@ def create_app(
             services.store, services.broker, services.secret, now, services.pipeline.policy
         )
         services.live.told = services.channel.room_changed
+        try:
+            await services.broker.ping()
+        except Exception as exc:  # a Redis not up yet: say so now, /healthz says 503 meanwhile
+            log.warning("the broker is not usable (%s); room channels fail until it is", exc)
         gateway = Gateway(services.channel, services.broker)
         services.channel_port = await gateway.start(
             settings.host, max(settings.channel_port, 0), sock=channel_socket
