@@ -4,11 +4,14 @@ viewers, the staff mark, the pinned announcement and moderation all reach every 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from contextlib import ExitStack
 
 import httpx
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
+from websockets.sync.client import ClientConnection, connect
 
 from tests.e2e.live_support import create_room
 from tests.e2e.support import Owner, Server, mint_fan, screenshot, sign_up_api
@@ -101,3 +104,51 @@ def test_fans_chat_like_and_see_moderation_live_on_the_viewer_page(
     expect(guest.locator("#chat .chat-lines li")).to_have_count(0)
     expect(host_page.locator("#chat .chat-lines li")).to_have_count(0)
     guest.close()
+
+
+def test_a_page_that_lost_its_connection_gets_exactly_what_it_missed(
+    api: httpx.Client, owner: Owner, page: Page
+) -> None:
+    room = create_room(api, owner)
+    assert api.post(f"/api/v1/rooms/{room['id']}/start", headers=owner.key_headers).is_success
+    expect.set_options(timeout=TIMEOUT_MS)
+    page.goto(f"/r/{room['id']}")
+    expect(page.locator("#chat")).to_have_attribute("data-connected", "true")
+    with ExitStack() as stack:
+        fans = []  # four fans, one line each (a fan may say one line every 2 s)
+        for n in range(4):
+            token = mint_fan(api, owner.account_id, owner.api_key, f"web-2-{n}")["token"]
+            fan = stack.enter_context(connect(room["channel_url"]))
+            fan.send(json.dumps({"op": "hello", "token": token}))
+            fans.append(fan)
+        before = chat(fans[0], "before")
+        expect(page.locator("#chat .chat-lines li")).to_have_count(1)
+        # The page's connection drops (held down while the room goes on without it)…
+        seen = page.evaluate(
+            "() => { window.snapshots = 0;"
+            " laChannel.addEventListener('snapshot', () => { window.snapshots += 1; });"
+            " laChannel.stopped = true; laChannel.ws.close(); return laChannel.seq; }"
+        )
+        assert seen >= before  # viewer counts may have come after the line
+        expect(page.locator("#chat")).to_have_attribute("data-connected", "false")
+        for n, fan in enumerate(fans[1:]):
+            chat(fan, f"missed {n}")
+        # …and comes back with since: the three lines it missed, in order, no snapshot.
+        page.evaluate("() => laChannel.start()")
+        expect(page.locator("#chat .chat-lines li")).to_have_count(4)
+    assert lines(page) == ["before", "missed 0", "missed 1", "missed 2"]
+    assert page.evaluate("() => window.snapshots") == 0
+    resumed = page.evaluate("() => new URL(laChannel.ws.url).searchParams.get('since')")
+    assert int(resumed) >= seen  # it resumed from what it had, not from a snapshot
+
+
+def chat(ws: ClientConnection, text: str) -> int:
+    """Say ``text`` on the fan's connection; the seq its ack names."""
+    op_id = f"op-{text}"
+    ws.send(json.dumps({"op": "chat", "id": op_id, "text": text}))
+    while True:
+        message = json.loads(ws.recv(timeout=TIMEOUT_MS / 1000))
+        if message.get("id") == op_id:
+            assert message["type"] == "ack", message
+            seq: int = message["result"]["seq"]
+            return seq

@@ -115,7 +115,10 @@ export class RoomChannel extends EventTarget {
   _closed(ws, event) {
     if (ws !== this.ws) return;
     this.ready = false;
-    if (this.stopped) return;
+    if (this.stopped) {
+      this._status("closed");
+      return;
+    }
     if (event.code === CLOSE_ROOM) {
       this._status("gone", { message: "This room is not here any more." });
       return;

@@ -14,5 +14,6 @@ if (root) {
     if (page && detail.data.state !== page.dataset.state) window.location.reload();
   });
   channel.start();
+  window.laChannel = channel; // for support, and for the tests
   window.addEventListener("pagehide", () => channel.close());
 }
