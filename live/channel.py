@@ -10,7 +10,7 @@ the op's error. Anonymous viewers read only.
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -19,14 +19,14 @@ import orjson
 
 from accounts.accounts import get_account
 from accounts.apikeys import get_key
-from accounts.errors import DomainError, Forbidden, Invalid
+from accounts.errors import Conflict, DomainError, Forbidden, Invalid
 from accounts.fans import get_fan, verify_token
 from accounts.follows import is_following
 from accounts.staff import role_of
 from accounts.tiers import member_tier
 from content.sensitive import ReviewPolicy
 from live import moderation, pins, rooms, tickets
-from store.broker import Broker, Event
+from store.broker import PENDING, Broker, Event
 from store.clock import rfc3339
 from store.port import DocumentStore
 
@@ -36,6 +36,9 @@ SNAPSHOT_CHAT = 50  # chat lines a snapshot carries
 PRUNE_AT = 10_000  # fans' last-message times kept before the stale ones go
 STAFF_EVERY_S = 0.5  # staff's messages at most this often, slow mode or not
 MAX_TAPS = 100  # likes one op may carry (a held button sends a count, not 100 ops)
+
+
+Op = Callable[[str, "Viewer", dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
 def topic(room_id: str) -> str:
@@ -121,22 +124,25 @@ class Channel:
         if not token:
             return ANONYMOUS
         if tickets.looks_like_ticket(token):
-            return await self._staff(
-                tickets.read(self.secret, token, room_id=room_id, now=self.now())
-            )
+            ticket = tickets.read(self.secret, token, room_id=room_id, now=self.now())
+            return await self.staff(ticket.speaker, room_id)
         ident = await verify_token(self.store, self.secret, token, now=self.now())
-        fan = await get_fan(self.store, ident.fan_id)
+        return await self.fan(ident.fan_id)
+
+    async def fan(self, fan_id: str) -> Viewer:
+        fan = await get_fan(self.store, fan_id)
         return Viewer(fan_id=fan.id, name=fan.name)
 
-    async def _staff(self, ticket: tickets.Ticket) -> Viewer:
-        """Staff speak under the account's name, marked with their role; whether they still
-        may is asked of the store now, not of the ticket."""
-        room = await rooms.get_room(self.store, ticket.room_id)
-        account = await get_account(self.store, room.account_id)
-        role = await self.speaks(ticket.speaker, room.account_id)
+    async def staff(self, speaker: str, room_id: str) -> Viewer:
+        """``speaker`` (a staff id, or ``key:<id>``) in ``room_id``: under the account's name,
+        marked with the role held now (asked of the store, not of a ticket); Forbidden
+        ``role_required`` for someone who does not work the room's account."""
+        room = await rooms.get_room(self.store, room_id)
+        role = await self.speaks(speaker, room.account_id)
         if role is None:
-            raise Forbidden("you no longer work this account", code="role_required")
-        return Viewer(name=account.name, staff=ticket.speaker, role=role)
+            raise Forbidden("you do not work this room's account", code="role_required")
+        account = await get_account(self.store, room.account_id)
+        return Viewer(name=account.name, staff=speaker, role=role)
 
     async def speaks(self, speaker: str, account_id: str) -> str | None:
         """The role ``speaker`` (a staff id, or ``key:<id>``) holds at the account now."""
@@ -176,6 +182,40 @@ class Channel:
         }
         return seq, body("snapshot", data, self.now())
 
+    async def perform(
+        self, room_id: str, viewer: Viewer, op_id: str, op: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Run the op ``op["op"]`` for ``viewer`` once per ``op_id`` (DESIGN §8: an op id is
+        unique per fan and room): a retry — on the same connection, another one, another
+        process, or the op's HTTP twin with the id as its Idempotency-Key — gets the first
+        run's result and has no effect. An op that failed had none, so its retry runs again.
+        Raises the op's DomainError, or ``unknown_op`` / ``op_in_progress``."""
+        name = op.get("op")
+        handler = self._ops().get(name) if isinstance(name, str) else None
+        if handler is None:
+            known = ", ".join(sorted(self._ops()))
+            raise DomainError(f"unknown op {name!r}; ops: {known}", code="unknown_op")
+        who = viewer.fan_id or viewer.staff
+        if who is None:  # anonymous: every op is refused, and nothing to remember
+            return await handler(room_id, viewer, op)
+        key = f"{room_id}:{who}:{op_id}"
+        kept = await self.broker.claim(key)
+        if kept == PENDING:
+            raise Conflict("this op is still running; ask again in a moment", code="op_in_progress")
+        if kept is not None:
+            result: dict[str, Any] = orjson.loads(kept)
+            return result
+        try:
+            result = await handler(room_id, viewer, op)
+        except BaseException:
+            await self.broker.settle(key, None)
+            raise
+        await self.broker.settle(key, orjson.dumps(result))
+        return result
+
+    def _ops(self) -> dict[str, Op]:
+        return {"chat": self.chat, "like": self.like}
+
     async def chat(self, room_id: str, viewer: Viewer, op: dict[str, Any]) -> dict[str, Any]:
         """A chat line from ``viewer``; the result is the event's seq. Staff lines are marked
         with the speaker's role and are not held to the room's chat mode or slow mode."""
@@ -190,7 +230,7 @@ class Channel:
             raise Invalid("a message holds no control characters", field="text")
         room = await rooms.get_room(self.store, room_id)
         if room.state is not rooms.State.LIVE:
-            raise DomainError("chat is open while the room is live", code="room_not_live")
+            raise Conflict("chat is open while the room is live", code="room_not_live")
         now = self.now()
         data: dict[str, Any] = {"name": viewer.name}
         if viewer.staff is not None:
@@ -262,7 +302,7 @@ class Channel:
             raise Invalid(f"count is a whole number from 1 to {MAX_TAPS}", field="count")
         room = await rooms.get_room(self.store, room_id)
         if room.state is not rooms.State.LIVE:
-            raise DomainError("likes are counted while the room is live", code="room_not_live")
+            raise Conflict("likes are counted while the room is live", code="room_not_live")
         self._taps[room_id] = self._taps.get(room_id, 0) + count
         return {"count": count}
 

@@ -19,7 +19,8 @@ missed events sees the gap in the sequence and reads them back from the history.
 from __future__ import annotations
 
 import asyncio
-from collections import deque
+import time
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
@@ -27,6 +28,10 @@ from typing import Protocol
 
 HISTORY = 1_000  # events kept per topic
 QUEUE = 10_000  # events a subscriber may fall behind before it misses some
+PENDING = b""  # a claimed op that has no answer yet
+CLAIM_TTL_S = 60.0  # how long a claim holds without an answer (its process may have died)
+ANSWER_TTL_S = 24 * 3600.0  # how long an op's answer is kept for retries
+ANSWERS_KEPT = 100_000  # the in-process engine's bound on kept answers
 
 
 @dataclass(frozen=True)
@@ -84,6 +89,18 @@ class Broker(Protocol):
         """Drop the topic's history and presence (its room ended); subscribers stay."""
         ...
 
+    async def claim(self, key: str, ttl_s: float = CLAIM_TTL_S) -> bytes | None:
+        """Claim ``key`` (an op: room, who, op id) for running it once, across processes.
+        None: it is yours — run it, then :meth:`settle`. Otherwise what is kept: the answer
+        of the run that settled it, or ``PENDING`` while another run holds it (for
+        ``ttl_s`` at most, should that run's process die)."""
+        ...
+
+    async def settle(self, key: str, answer: bytes | None, ttl_s: float = ANSWER_TTL_S) -> None:
+        """Keep ``answer`` for ``key`` (retries get it) or, with None, let ``key`` go: the run
+        had no effect, and a retry runs it again."""
+        ...
+
     async def ping(self) -> None: ...
 
     async def close(self) -> None: ...
@@ -110,6 +127,7 @@ class MemoryBroker:
 
     def __init__(self, queue_size: int = QUEUE, history: int = HISTORY) -> None:
         self._topics: dict[str, _Topic] = {}
+        self._answers: OrderedDict[str, tuple[float, bytes]] = OrderedDict()  # key → (until, …)
         self._queue_size = queue_size
         self._history = history
 
@@ -191,6 +209,26 @@ class MemoryBroker:
             room.members.clear()
         else:
             del self._topics[topic]
+
+    async def claim(self, key: str, ttl_s: float = CLAIM_TTL_S) -> bytes | None:
+        now = time.monotonic()
+        kept = self._answers.get(key)
+        if kept is not None and kept[0] > now:
+            return kept[1]
+        self._keep(key, PENDING, now + ttl_s)
+        return None
+
+    async def settle(self, key: str, answer: bytes | None, ttl_s: float = ANSWER_TTL_S) -> None:
+        if answer is None:
+            self._answers.pop(key, None)
+        else:
+            self._keep(key, answer, time.monotonic() + ttl_s)
+
+    def _keep(self, key: str, value: bytes, until: float) -> None:
+        self._answers[key] = (until, value)
+        self._answers.move_to_end(key)
+        while len(self._answers) > ANSWERS_KEPT:
+            self._answers.popitem(last=False)
 
     async def ping(self) -> None:
         """A publish that the broker's own subscriber must receive, in sequence."""

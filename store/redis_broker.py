@@ -25,7 +25,16 @@ from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
-from store.broker import HISTORY, QUEUE, Event, SubscriberQueue, Subscription
+from store.broker import (
+    ANSWER_TTL_S,
+    CLAIM_TTL_S,
+    HISTORY,
+    PENDING,
+    QUEUE,
+    Event,
+    SubscriberQueue,
+    Subscription,
+)
 
 log = logging.getLogger("lifeaccount.broker")
 NODE_TTL_S = 30  # a process not heard of for this long is not counted as present
@@ -221,6 +230,22 @@ class RedisBroker:
         _, hist, _, here = _keys(topic)
         self._members.pop(topic, None)
         await self._redis.delete(hist, here)
+
+    async def claim(self, key: str, ttl_s: float = CLAIM_TTL_S) -> bytes | None:
+        name = f"{PREFIX}op:{key}"
+        if await self._redis.set(name, PENDING, nx=True, px=int(ttl_s * 1000)):
+            return None
+        kept = await self._redis.get(name)
+        if kept is None:  # expired in between: claim again
+            return await self.claim(key, ttl_s)
+        return _bytes(kept)
+
+    async def settle(self, key: str, answer: bytes | None, ttl_s: float = ANSWER_TTL_S) -> None:
+        name = f"{PREFIX}op:{key}"
+        if answer is None:
+            await self._redis.delete(name)
+        else:
+            await self._redis.set(name, answer, px=int(ttl_s * 1000))
 
     async def ping(self) -> None:
         """A publish that this process's own subscriber must receive, in sequence."""

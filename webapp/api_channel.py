@@ -1,17 +1,21 @@
-"""The room channel's HTTP side (DESIGN §5): tickets that let staff speak on a room's channel
-as staff, and the announcement pinned above the chat. Moderation and chat rules are beside
-the room's other routes (``api_rooms``).
+"""The room channel's HTTP side (DESIGN §5, §8): tickets that let staff speak on a room's
+channel as staff, the announcement pinned above the chat, and the HTTP twins of the channel's
+ops (chat, like) for clients without a websocket — the same domain function, and the op id
+doubles as the Idempotency-Key, so a retry over either transport happens once. Moderation and
+chat rules are beside the room's other routes (``api_rooms``).
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
+from typing import Any
 
 from accounts.errors import Conflict
 from live import pins, rooms, tickets
 from live.channel import Channel
 from webapp import schemas_rooms as s
-from webapp.api import STAFF_OR_KEY, Call, Endpoint, Reply, base_url
+from webapp.api import FAN, STAFF_OR_KEY, Call, Endpoint, Reply, base_url
 from webapp.api_contents import speaks_for
 from webapp.api_rooms import MODERATOR_ROLES, R, hosted, moderated_room, urls_of
 from webapp.auth import Kind
@@ -36,6 +40,31 @@ def _pin_out(pin: pins.Pin, *, staff: bool, replaced: Sequence[pins.Pin] = ()) -
         by=pin.by if staff else None,
         replaced=[p.id for p in replaced],
     )
+
+
+async def _op(call: Call, fields: dict[str, Any]) -> dict[str, Any]:
+    """Run a channel op for the caller, as the channel would: a fan by its token, staff by
+    their session (with CSRF) or the API key."""
+    channel = _channel(call)
+    room_id = call.params["room_id"]
+    if call.caller.kind is Kind.FAN:
+        viewer = await channel.fan(call.caller.id)
+    else:
+        viewer = await channel.staff(_speaker(call), room_id)
+    op_id = call.idempotency_key or f"http-{secrets.token_hex(12)}"
+    return await channel.perform(room_id, viewer, op_id, fields)
+
+
+async def say(call: Call) -> s.ChatSaidOut:
+    body: s.ChatIn = call.body
+    result = await _op(call, {"op": "chat", "text": body.text})
+    return s.ChatSaidOut(seq=result["seq"])
+
+
+async def tap(call: Call) -> s.LikedOut:
+    body: s.LikeIn = call.body
+    result = await _op(call, {"op": "like", "count": body.count})
+    return s.LikedOut(count=result["count"])
 
 
 async def issue_ticket(call: Call) -> s.TicketOut:
@@ -74,7 +103,42 @@ async def unpin(call: Call) -> Reply:
     return Reply(None, status=204)
 
 
+OP_ERRORS = (401, 403, 404, 409, 422, 429)
+
 ENDPOINTS: list[Endpoint] = [
+    Endpoint(
+        "POST",
+        f"{R}/chat-messages",
+        say,
+        "Say a line in the room's chat (the channel's chat op over HTTP)",
+        "rooms",
+        response=s.ChatSaidOut,
+        body=s.ChatIn,
+        status=201,
+        allow=FAN | STAFF_OR_KEY,
+        idempotency="optional",
+        errors=OP_ERRORS,
+        description="The twin of the channel op `chat`, for a client without a websocket: "
+        "the same rules (length, rate limit and slow mode, chat mode, mutes and bans, the "
+        "sensitive words) and the same `chat` event to every viewer. A fan token speaks as "
+        "the fan; staff (session and CSRF token) or the API key as the account, marked. The "
+        "Idempotency-Key is the op id: a retry, over HTTP or the channel with that id, "
+        "answers the first line's seq and says nothing again.",
+    ),
+    Endpoint(
+        "POST",
+        f"{R}/likes",
+        tap,
+        "Like the live (the channel's like op over HTTP)",
+        "rooms",
+        response=s.LikedOut,
+        body=s.LikeIn,
+        allow=FAN,
+        idempotency="optional",
+        errors=OP_ERRORS,
+        description="The twin of the channel op `like`: `count` taps (1–100), added into the "
+        "room's next `likes` event. Fans only. The Idempotency-Key is the op id.",
+    ),
     Endpoint(
         "POST",
         f"{R}/channel-tickets",

@@ -26,8 +26,8 @@ import logging
 import re
 import socket
 import struct
-from collections import OrderedDict, deque
-from collections.abc import Awaitable, Callable
+from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -47,9 +47,6 @@ CLOSE_SLOW = 4008  # DESIGN §5: could not keep up; come back with since
 CLOSE_HELLO = 4001  # no hello, or a token that is not valid
 CLOSE_ROOM = 4004  # no such room
 MAX_OP_BYTES = 4096
-ANSWERS_KEPT = 10_000  # recent ops' answers, for retries
-
-Op = Callable[[str, Viewer, dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
 def ws_text(payload: bytes) -> bytes:
@@ -67,7 +64,7 @@ def ws_text(payload: bytes) -> bytes:
 
 @dataclass(frozen=True)
 class Limits:
-    tick_s: float = 0.02  # the least time between two rounds of writes
+    tick_s: float = 0.002  # the least time between two rounds of writes
     max_events: int = 1_000  # a connection's backlog, in messages…
     max_bytes: int = 1 << 20  # …and in bytes (the socket's unsent buffer included)
     hello_s: float = 10.0  # time to say hello
@@ -76,55 +73,63 @@ class Limits:
 
 @dataclass(eq=False)
 class Viewing:
-    """One connection: its batch of messages not yet written, and whether it fell behind."""
+    """One connection: its batch of messages not yet written, and whether it fell behind.
+
+    A connection that has every event its hub relayed, and nothing of its own to write,
+    *rides* the hub: the hub keeps one batch of the round's messages for all its riders, and
+    no per-connection work is done per event. It gets off (the batch so far becomes its own)
+    before anything of its own is put, so its messages keep their order."""
 
     ws: ServerConnection
     viewer: Viewer
     member: str
-    dirty: set[Viewing]  # the gateway's: connections with something to write at the next round
-    wake: Callable[[], None]  # the gateway's: a round of writes is due
+    hub: Hub
     pending: deque[bytes] = field(default_factory=deque)
     pending_bytes: int = 0
     # The socket's unsent bytes after the last write. Until the next write they only drain
     # (websockets' own few-byte control frames aside), so they are asked of the transport
     # again only when this figure says the backlog may be over its bound.
     buffered: int = 0
-    seq: int = 0  # the last event it was given
+    seq: int = 0  # the last event it was given (a rider: its hub's seq, set at each write)
     # While it catches up (snapshot or missed events), the hub's live events wait here.
     early: list[Event] | None = field(default_factory=list)
     slow: bool = False
+    rides: bool = False
 
     def put(self, message: bytes, limits: Limits) -> None:
-        # Called for every viewer of every event: kept to a few attribute reads.
         if self.slow:
             return
-        dirty = self.dirty
-        if not dirty:
-            self.wake()
-        dirty.add(self)
-        pending = self.pending
-        pending.append(message)
+        if self.rides:
+            self.hub.get_off(self)
+        self.hub.gateway.dirty(self)
+        self.pending.append(message)
         self.pending_bytes += len(message)
-        if len(pending) > limits.max_events or (
-            self.pending_bytes + self.buffered > limits.max_bytes
-        ):
-            self.buffered = self._socket_buffer()
-            if len(pending) > limits.max_events or (
-                self.pending_bytes + self.buffered > limits.max_bytes
-            ):
-                self.slow = True
-                pending.clear()
-                self.pending_bytes = 0
+        if not self.fits(len(self.pending), self.pending_bytes, limits):
+            self.slow = True
+            self.pending.clear()
+            self.pending_bytes = 0
+
+    def fits(self, count: int, size: int, limits: Limits) -> bool:
+        """Whether a backlog of ``count`` messages and ``size`` bytes is within bounds, the
+        socket's unsent bytes included."""
+        if count <= limits.max_events and size + self.buffered <= limits.max_bytes:
+            return True
+        self.buffered = self._socket_buffer()
+        return count <= limits.max_events and size + self.buffered <= limits.max_bytes
 
     def flush(self) -> None:
-        if not self.pending or self.ws.state is not State.OPEN:
+        if self.pending:
+            self.write(self.pending)
+            self.pending.clear()
+            self.pending_bytes = 0
+
+    def write(self, messages: Iterable[bytes]) -> None:
+        if self.ws.state is not State.OPEN:
             return
         transport = self.ws.transport
         if transport.is_closing():
             return
-        transport.writelines(self.pending)
-        self.pending.clear()
-        self.pending_bytes = 0
+        transport.writelines(messages)
         self.buffered = transport.get_write_buffer_size()
 
     def _socket_buffer(self) -> int:
@@ -139,6 +144,10 @@ class Hub:
     room_id: str
     gateway: Gateway
     viewings: set[Viewing] = field(default_factory=set)
+    riders: set[Viewing] = field(default_factory=set)  # of viewings: see Viewing
+    loose: set[Viewing] = field(default_factory=set)  # the other viewings
+    batch: list[bytes] = field(default_factory=list)  # the riders' messages of this round
+    batch_bytes: int = 0
     seq: int = 0  # the last event relayed
     reader: asyncio.Task[None] | None = None
     ready: asyncio.Event = field(default_factory=asyncio.Event)
@@ -174,16 +183,73 @@ class Hub:
                             self._relay(gap)
                 self._relay(event)
 
+    def add(self, viewing: Viewing) -> None:
+        self.viewings.add(viewing)
+        self.loose.add(viewing)
+
+    def discard(self, viewing: Viewing) -> None:
+        self.viewings.discard(viewing)
+        self.riders.discard(viewing)
+        self.loose.discard(viewing)
+
+    def get_off(self, viewing: Viewing) -> None:
+        """``viewing`` stops riding: what it rode so far this round becomes its own."""
+        self.riders.discard(viewing)
+        if viewing in self.viewings:
+            self.loose.add(viewing)
+        viewing.rides = False
+        viewing.seq = self.seq
+        if self.batch:
+            self.gateway.dirty(viewing)
+            viewing.pending.extend(self.batch)
+            viewing.pending_bytes += self.batch_bytes
+
     def _relay(self, event: Event) -> None:
         self.seq = event.seq
         message = ws_text(event.frame)
+        if self.riders:
+            if not self.batch:
+                self.gateway.batched(self)
+            self.batch.append(message)
+            self.batch_bytes += len(message)
         limits = self.gateway.limits
-        for viewing in self.viewings:
+        for viewing in self.loose:
             if viewing.early is not None:
                 viewing.early.append(event)
             elif event.seq > viewing.seq:
                 viewing.seq = event.seq
                 viewing.put(message, limits)
+
+    def write(self, limits: Limits) -> list[Viewing]:
+        """The round's batch to every rider, each held to its bounds as if it were its own
+        backlog; the riders found too slow."""
+        batch, size = self.batch, self.batch_bytes
+        self.batch, self.batch_bytes = [], 0
+        slow = []
+        for viewing in self.riders:
+            viewing.seq = self.seq
+            if viewing.fits(len(batch), size, limits):
+                viewing.write(batch)
+            else:
+                viewing.slow = True
+                slow.append(viewing)
+        for viewing in slow:
+            self.get_off(viewing)
+        return slow
+
+    def board(self, viewing: Viewing) -> None:
+        """After a write: a live connection with every event and nothing pending rides."""
+        if (
+            viewing.early is None
+            and not viewing.slow
+            and not viewing.pending
+            and viewing.seq == self.seq
+            and not self.batch
+            and viewing in self.loose
+        ):
+            self.loose.discard(viewing)
+            self.riders.add(viewing)
+            viewing.rides = True
 
     async def _reset_all(self) -> None:
         for viewing in list(self.viewings):
@@ -199,24 +265,21 @@ class Gateway:
         broker: Broker,
         *,
         limits: Limits | None = None,
-        ops: dict[str, Op] | None = None,
     ) -> None:
         self.channel = channel
         self.broker = broker
         self.limits = limits or Limits()
-        self.ops: dict[str, Op] = (
-            ops if ops is not None else {"chat": channel.chat, "like": channel.like}
-        )
         self.hubs: dict[str, Hub] = {}
-        # Recent ops' answers by (room, who, client id): a retry gets the first answer.
-        # Held as futures from the op's start, so a retry racing it waits for the same answer.
-        self.answers: OrderedDict[tuple[str, str, str], asyncio.Future[bytes]] = OrderedDict()
+        # Ops running now by (room, who, client id): a retry racing one waits for its answer.
+        # Once answered, the broker keeps the answer (Channel.perform), for every process.
+        self.running: dict[tuple[str, str, str], asyncio.Future[bytes]] = {}
         self.server: Server | None = None
         self._writing: asyncio.TimerHandle | asyncio.Handle | None = None  # the next round
         self._wrote_at = 0.0  # loop time of the last round
         self._teller: asyncio.Task[None] | None = None
         self._closing: set[asyncio.Task[None]] = set()
-        self._dirty: set[Viewing] = set()
+        self._dirty: set[Viewing] = set()  # connections with messages of their own
+        self._batched: set[Hub] = set()  # hubs with a batch for their riders
         self._members = 0
 
     async def start(self, host: str, port: int, sock: socket.socket | None = None) -> int:
@@ -248,10 +311,19 @@ class Gateway:
                 hub.reader.cancel()
         self.hubs.clear()
 
+    def dirty(self, viewing: Viewing) -> None:
+        """``viewing`` has messages of its own for the next round."""
+        self._dirty.add(viewing)
+        self._wake()
+
+    def batched(self, hub: Hub) -> None:
+        """``hub`` has a batch for its riders for the next round."""
+        self._batched.add(hub)
+        self._wake()
+
     def _wake(self) -> None:
-        """A connection has a first message for the next round: schedule the round, at once
-        (after what the loop is running: a burst of events relayed meanwhile shares it) or
-        ``tick_s`` after the last round, whichever is later."""
+        """Schedule the next round, at once (after what the loop is running: a burst of
+        events relayed meanwhile shares it) or ``tick_s`` after the last, whichever is later."""
         if self._writing is not None:
             return
         loop = asyncio.get_running_loop()
@@ -262,16 +334,22 @@ class Gateway:
             self._writing = loop.call_soon(self._write)
 
     def _write(self) -> None:
-        """A round: each connection with messages gets them in one write."""
+        """A round: each connection with messages gets them in one write. Riders first: a
+        connection that boards after its own write rides from the next batch."""
         self._writing = None
-        self._wrote_at = asyncio.get_running_loop().time()
-        dirty = list(self._dirty)  # the same set object: every connection holds it
+        hubs, dirty = list(self._batched), list(self._dirty)
+        self._batched.clear()
         self._dirty.clear()
+        for hub in hubs:
+            for viewing in hub.write(self.limits):
+                self._close_later(viewing, CLOSE_SLOW, "too slow; reconnect with since")
         for viewing in dirty:
             if viewing.slow:
                 self._close_later(viewing, CLOSE_SLOW, "too slow; reconnect with since")
             else:
                 viewing.flush()
+                viewing.hub.board(viewing)
+        self._wrote_at = asyncio.get_running_loop().time()
 
     async def _tell(self) -> None:
         while True:
@@ -299,14 +377,14 @@ class Gateway:
         since = _since(parse_qs(url.query).get("since", [""])[0])
         try:
             await self.channel.room(room_id)
-            viewer = await self._hello(ws, room_id)
+            hello_id, viewer = await self._hello(ws, room_id)
         except NotFound:
             await ws.close(CLOSE_ROOM, "no such room")
             return
-        except DomainError as exc:
+        except Refused as refused:
             with contextlib.suppress(ConnectionClosed):
-                await ws.send(_error(None, exc).decode())
-                await ws.close(CLOSE_HELLO, exc.code)
+                await ws.send(_error(refused.op_id, refused.error).decode())
+                await ws.close(CLOSE_HELLO, refused.error.code)
             return
         except (TimeoutError, ConnectionClosed):
             with contextlib.suppress(ConnectionClosed):
@@ -314,25 +392,25 @@ class Gateway:
             return
         hub = await self._hub(room_id)
         self._members += 1
-        viewing = Viewing(
-            ws, viewer, member=f"c{self._members}", dirty=self._dirty, wake=self._wake
-        )
-        hub.viewings.add(viewing)
+        viewing = Viewing(ws, viewer, member=f"c{self._members}", hub=hub)
+        hub.add(viewing)
         name = topic(room_id)
         try:
             await self.broker.enter(name, viewing.member)
+            viewing.put(ws_text(_hello_ack(hello_id, viewer)), self.limits)
             await self._catch_up(hub, viewing, since)
             async for raw in ws:
                 await self._op(hub, viewing, raw)
         except ConnectionClosed:
             pass
         finally:
-            hub.viewings.discard(viewing)
+            hub.discard(viewing)
             await self.broker.leave(name, viewing.member)
             if not hub.viewings:
                 self._drop(hub)
 
-    async def _hello(self, ws: ServerConnection, room_id: str) -> Viewer:
+    async def _hello(self, ws: ServerConnection, room_id: str) -> tuple[str | None, Viewer]:
+        """The hello's id and who it names; :class:`Refused` when it names no one."""
         async with asyncio.timeout(self.limits.hello_s):
             raw = await ws.recv()
         try:
@@ -340,11 +418,18 @@ class Gateway:
         except orjson.JSONDecodeError:
             hello = None
         if not isinstance(hello, dict) or hello.get("op") != "hello":
-            raise DomainError('the first message is {"op": "hello"}', code="hello_required")
+            required = DomainError('the first message is {"op": "hello"}', code="hello_required")
+            raise Refused(None, required)
+        hello_id = hello.get("id") if isinstance(hello.get("id"), str) else None
         token = hello.get("token")
-        if token is not None and not isinstance(token, str):
-            raise DomainError("token is a string", code="token_invalid", field="token")
-        return await self.channel.viewer(token, room_id)
+        try:
+            if token is not None and not isinstance(token, str):
+                raise DomainError("token is a string", code="token_invalid", field="token")
+            return hello_id, await self.channel.viewer(token, room_id)
+        except NotFound:
+            raise
+        except DomainError as exc:
+            raise Refused(hello_id, exc) from exc
 
     async def _hub(self, room_id: str) -> Hub:
         hub = self.hubs.get(room_id)
@@ -392,6 +477,8 @@ class Gateway:
         self._give(viewing, early)
 
     async def reset(self, hub: Hub, viewing: Viewing) -> None:
+        if viewing.rides:
+            hub.get_off(viewing)
         viewing.early = []
         now = self.channel.now()
         viewing.put(ws_text(body("reset", {"since": viewing.seq}, now)), self.limits)
@@ -411,32 +498,43 @@ class Gateway:
             error = DomainError("each op carries an 'id' of 1 to 64 characters", code="bad_op")
             viewing.put(ws_text(_error(None, error)), self.limits)
             return
-        key = (hub.room_id, viewing.viewer.fan_id or viewing.member, op_id)
-        answer = self.answers.get(key)
+        # A fan's or a staff member's retry may come on a new connection: keyed by who they are.
+        who = viewing.viewer.fan_id or viewing.viewer.staff or viewing.member
+        key = (hub.room_id, who, op_id)
+        answer = self.running.get(key)
         if answer is None:
-            answer = self.answers[key] = asyncio.get_running_loop().create_future()
-            while len(self.answers) > ANSWERS_KEPT:
-                self.answers.popitem(last=False)
+            answer = self.running[key] = asyncio.get_running_loop().create_future()
             try:
                 answer.set_result(await self._run(hub, viewing, op, op_id))
             except BaseException:
-                self.answers.pop(key, None)  # not answered: a retry runs it
                 answer.cancel()
                 raise
+            finally:
+                del self.running[key]
         viewing.put(await asyncio.shield(answer), self.limits)
 
     async def _run(self, hub: Hub, viewing: Viewing, op: dict[str, Any], op_id: str) -> bytes:
-        name = op.get("op")
-        handler = self.ops.get(name) if isinstance(name, str) else None
-        if handler is None:
-            known = ", ".join(sorted(self.ops))
-            error = DomainError(f"unknown op {name!r}; ops: {known}", code="unknown_op")
-            return ws_text(_error(op_id, error))
         try:
-            result = await handler(hub.room_id, viewing.viewer, op)
+            result = await self.channel.perform(hub.room_id, viewing.viewer, op_id, op)
         except DomainError as exc:
             return ws_text(_error(op_id, exc))
         return ws_text(orjson.dumps({"type": "ack", "id": op_id, "ok": True, "result": result}))
+
+
+class Refused(Exception):
+    """A hello that names no one the room lets in: its id and why."""
+
+    def __init__(self, op_id: str | None, error: DomainError) -> None:
+        super().__init__(error.detail)
+        self.op_id = op_id
+        self.error = error
+
+
+def _hello_ack(hello_id: str | None, viewer: Viewer) -> bytes:
+    """The hello's answer (DESIGN §8: its ack, then the snapshot): who the server took the
+    connection to be — a fan, staff (with the role chat shows) or a guest who reads."""
+    who: dict[str, Any] = {"fan_id": viewer.fan_id, "name": viewer.name, "staff": viewer.role}
+    return orjson.dumps({"type": "ack", "id": hello_id, "ok": True, "result": who})
 
 
 def _since(raw: str) -> int | None:

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from content.uploads import MAX_URL
+from live.channel import MAX_CHAT
 from live.rooms import MAX_TITLE
 from webapp.schemas import In, Out, PageQuery
 
@@ -173,3 +174,24 @@ class PinOut(Out):
 
 class PinsOut(Out):
     items: list[PinOut]
+
+
+class ChatIn(In):
+    text: str = Field(
+        min_length=1,
+        max_length=MAX_CHAT,
+        pattern=r"^[^\x00-\x1f\x7f]*\S[^\x00-\x1f\x7f]*$",
+        description="the line: 1 to 200 characters, not only spaces, no control characters",
+    )
+
+
+class ChatSaidOut(Out):
+    seq: int = Field(description="the chat event's seq in the room")
+
+
+class LikeIn(In):
+    count: int = Field(1, description="taps, 1 to 100")
+
+
+class LikedOut(Out):
+    count: int

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from store.broker import Broker, Event, MemoryBroker, frame
+from store.broker import PENDING, Broker, Event, MemoryBroker, frame
 from store.redis_broker import RedisBroker
 
 
@@ -137,3 +137,21 @@ async def test_recent_is_what_the_history_keeps(broker: Broker) -> None:
     assert await broker.recent("room:1") == []
     sent = [await broker.publish("room:1", body(n)) for n in range(7)]
     assert await broker.recent("room:1") == sent[2:]
+
+
+async def test_an_op_is_claimed_once_and_its_answer_kept_for_retries(broker: Broker) -> None:
+    assert await broker.claim("room:1:fan_a:c1") is None  # ours to run
+    assert await broker.claim("room:1:fan_a:c1") == PENDING  # a retry while it runs
+    await broker.settle("room:1:fan_a:c1", b'{"ok":true}')
+    assert await broker.claim("room:1:fan_a:c1") == b'{"ok":true}'
+    assert await broker.claim("room:1:fan_b:c1") is None  # another fan's c1 is another op
+    await broker.settle("room:1:fan_b:c1", None)  # it had no effect: let it go
+    assert await broker.claim("room:1:fan_b:c1") is None
+    # A claim whose run never settles (its process died) lapses.
+    assert await broker.claim("room:1:fan_c:c1", ttl_s=0.05) is None
+    assert await broker.claim("room:1:fan_c:c1", ttl_s=0.05) == PENDING
+    deadline = asyncio.get_running_loop().time() + 5
+    while (again := await broker.claim("room:1:fan_c:c1", ttl_s=0.05)) == PENDING:
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.02)  # polling the lapse, a property of wall time
+    assert again is None

@@ -92,3 +92,63 @@ async def test_hosts_pin_one_announcement_at_a_time_and_take_it_down(
         url, json={"kind": "announcement", "text": "晚了"}, headers=brand.key_headers
     )
     assert (ended.status_code, ended.json()["code"]) == (409, "room_ended")
+
+
+async def test_the_http_twins_of_chat_and_like_share_the_op_ids_of_the_channel(
+    client: httpx.AsyncClient, brand: Brand, app: Starlette
+) -> None:
+    room = await make(client, brand)
+    says = f"/api/v1/rooms/{room['id']}/chat-messages"
+    likes = f"/api/v1/rooms/{room['id']}/likes"
+    fan = await mint(client, brand)
+    as_fan = bearer(fan["token"])
+    early = await client.post(says, json={"text": "开始了吗"}, headers=as_fan)
+    assert (early.status_code, early.json()["code"]) == (409, "room_not_live")
+    await client.post(f"/api/v1/rooms/{room['id']}/start", headers=brand.key_headers)
+    channel = services(app).channel
+    assert channel is not None
+    # A line said on the channel with op id "c1", retried over HTTP with that id as the
+    # Idempotency-Key: the first line's seq, and nothing said again.
+    viewer = await channel.fan(fan["fan_id"])
+    first = await channel.perform(room["id"], viewer, "c1", {"op": "chat", "text": "有货吗"})
+    retried = await client.post(
+        says, json={"text": "有货吗"}, headers={**as_fan, "Idempotency-Key": "c1"}
+    )
+    assert (retried.status_code, retried.json()) == (201, {"seq": first["seq"]})
+    topic = f"room:{room['id']}"
+    assert await channel.broker.last_seq(topic) == first["seq"]
+    # Over HTTP first, then the channel with the same id: once, too.
+    said = await client.post(
+        says, json={"text": "好的"}, headers={**as_fan, "Idempotency-Key": "c2"}
+    )
+    assert said.status_code == 429 and said.json()["code"] == "rate_limited"  # 2 s per fan
+    channel.chat_every_s = 0
+    said = await client.post(
+        says, json={"text": "好的"}, headers={**as_fan, "Idempotency-Key": "c2"}
+    )
+    assert said.status_code == 201
+    again = await channel.perform(room["id"], viewer, "c2", {"op": "chat", "text": "好的"})
+    assert again == said.json() and await channel.broker.last_seq(topic) == again["seq"]
+    # Staff speak over HTTP as the account, marked; the key as the brand.
+    host = await join(client, brand, "host")
+    staff_line = await client.post(says, json={"text": "现货"}, headers=host.use(client))
+    assert staff_line.status_code == 201, staff_line.text
+    kept = await channel.broker.recent(topic)
+    assert b'"staff":"host"' in kept[-1].frame
+    client.cookies.clear()
+    assert (await client.post(says, json={"text": "x"})).status_code == 401
+    other = await sign_up(client)
+    refused = await client.post(says, json={"text": "x"}, headers=other.key_headers)
+    assert (refused.status_code, refused.json()["code"]) == (403, "role_required")
+    for body, field in [({"text": ""}, "text"), ({"text": "长" * 201}, "text"), ({}, "text")]:
+        bad = await client.post(says, json=body, headers=as_fan)
+        assert (bad.status_code, bad.json().get("field")) == (422, field), bad.text
+    # Likes: fans only, counted into the room's next likes event.
+    liked = await client.post(likes, json={"count": 30}, headers=as_fan)
+    assert (liked.status_code, liked.json()) == (200, {"count": 30})
+    for body in ({"count": 0}, {"count": 101}, {"count": "many"}):
+        bad = await client.post(likes, json=body, headers=as_fan)
+        assert (bad.status_code, bad.json().get("field")) == (422, "count"), bad.text
+    assert (await client.post(likes, json={}, headers=brand.key_headers)).status_code == 403
+    await channel.tell([room["id"]])
+    assert (await client.get(f"/api/v1/rooms/{room['id']}")).json()["likes"] == 30

@@ -205,6 +205,10 @@ def _seed(http: asgi.ASGIClient) -> Target:
     def rooms(count: int) -> list[str]:
         return [post("/rooms", {"title": f"room {i}"})["id"] for i in range(count)]
 
+    # Live rooms for the channel ops' HTTP twins (a scheduled room answers room_not_live).
+    live = rooms(3)
+    for room_id in live:
+        ok(http.post(f"/api/v1/rooms/{room_id}/start", headers=key))
     # A room with its announcement pinned, for the unpin (its pin alone, in its room alone).
     [pinned_room] = rooms(1)
     pin = {"kind": "announcement", "text": "seed"}
@@ -244,6 +248,8 @@ def _seed(http: asgi.ASGIClient) -> Target:
             # and going live leaves scheduled ones to reschedule.
             "POST /api/v1/rooms/{room_id}/end": {"room_id": rooms(5)},
             "PATCH /api/v1/rooms/{room_id}": {"room_id": rooms(5)},
+            "POST /api/v1/rooms/{room_id}/chat-messages": {"room_id": live},
+            "POST /api/v1/rooms/{room_id}/likes": {"room_id": live},
             "DELETE /api/v1/rooms/{room_id}/pins/{pin_id}": {
                 "room_id": [pinned_room],
                 "pin_id": [pinned["id"]],

@@ -97,9 +97,22 @@ async def receive(ws: ClientConnection) -> dict[str, Any]:
 
 
 async def join(url: str, token: str | None = None) -> tuple[ClientConnection, dict[str, Any]]:
+    """Connect and say hello: the hello's ack (who the server took us for), then the first
+    message after it (a snapshot; or the error of a refused hello)."""
     ws = await connect(url)
-    await ws.send(json.dumps({"op": "hello", **({"token": token} if token else {})}))
+    first = await hello(ws, token)
+    if first["type"] == "error":
+        return ws, first
     return ws, await receive(ws)
+
+
+async def hello(ws: ClientConnection, token: str | None = None) -> dict[str, Any]:
+    """Say hello on ``ws``: its ack (checked), or the error of a refused hello."""
+    await ws.send(json.dumps({"op": "hello", "id": "hi", **({"token": token} if token else {})}))
+    first = await receive(ws)
+    if first["type"] != "error":
+        assert (first["type"], first["id"], first["ok"]) == ("ack", "hi", True), first
+    return first
 
 
 async def answer(ws: ClientConnection, op_id: str | None) -> dict[str, Any]:
@@ -209,7 +222,7 @@ async def test_since_gives_exactly_the_missed_events_then_live(setup: Setup) -> 
     ]
     back = await connect(f"{setup.url}?since={first.seq}")
     try:
-        await back.send(json.dumps({"op": "hello"}))
+        await hello(back)
         got = [await receive(back) for _ in missed]
         assert [e["seq"] for e in got] == [e.seq for e in missed]
         live = await setup.broker.publish(name, b'{"type":"notice","data":{"n":6}}')
@@ -224,7 +237,7 @@ async def test_since_past_the_history_gets_reset_then_a_snapshot(setup: Setup) -
         await setup.broker.publish(name, b'{"type":"notice","data":{"n":%d}}' % n)
     back = await connect(f"{setup.url}?since=3")
     try:
-        await back.send(json.dumps({"op": "hello"}))
+        await hello(back)
         reset, snapshot = await receive(back), await receive(back)
         assert reset["type"] == "reset" and reset["data"]["since"] == 3
         assert snapshot["type"] == "snapshot" and snapshot["data"]["seq"] == 30
@@ -263,7 +276,7 @@ async def test_a_stalled_client_is_closed_with_4008_while_others_keep_receiving(
 ) -> None:
     name = topic(setup.room_id)
     stalled = await connect(setup.url, max_queue=1)
-    await stalled.send(json.dumps({"op": "hello"}))
+    await hello(stalled)
     assert (await receive(stalled))["type"] == "snapshot"
     [behind] = setup.gateway.hubs[setup.room_id].viewings
     reader, _ = await join(setup.url)
@@ -484,3 +497,50 @@ async def test_staff_speak_marked_by_ticket_and_pins_reach_every_viewer(setup: S
     ws, error = await join(setup.url, ticket(host.id))
     assert error["code"] == "role_required"
     await ws.close()
+
+
+async def test_a_staff_retry_on_a_new_connection_happens_once(setup: Setup) -> None:
+    room = await rooms.get_room(setup.store, setup.room_id)
+    now = utc_now()
+    host = await create_staff(setup.store, email="h2@tea.example", password_hash="x", now=now)
+    await grant_role(
+        setup.store, account_id=room.account_id, staff_id=host.id, role=Role.HOST, now=now
+    )
+    ticket = tickets.Ticket(speaker=host.id, role="host", room_id=room.id)
+    op = {"op": "chat", "id": "once", "text": "欢迎"}
+    first, _ = await join(setup.url, tickets.mint(SECRET, ticket, now=now)[0])
+    said = await answer_of(first, op)
+    await first.close()
+    again, _ = await join(setup.url, tickets.mint(SECRET, ticket, now=now)[0])
+    try:
+        assert await answer_of(again, op) == said
+        assert await setup.broker.last_seq(topic(room.id)) == said["result"]["seq"]
+    finally:
+        await again.close()
+
+
+async def test_the_hello_is_answered_with_who_the_server_took_you_for(setup: Setup) -> None:
+    guest = await connect(setup.url)
+    fan = await connect(setup.url)
+    try:
+        assert (await hello(guest))["result"] == {"fan_id": None, "name": "", "staff": None}
+        took = (await hello(fan, setup.tokens[1]))["result"]
+        assert took["name"] == "fan 1" and took["fan_id"].startswith("fan_")
+        assert took["staff"] is None
+        assert (await receive(fan))["type"] == "snapshot"  # then the snapshot
+    finally:
+        await guest.close()
+        await fan.close()
+
+
+async def test_a_refused_op_is_not_kept_so_its_retry_runs(setup: Setup) -> None:
+    setup.channel.chat_every_s = 60
+    fan, _ = await join(setup.url, setup.tokens[0])
+    try:
+        assert (await chat(fan, "a", "first"))["type"] == "ack"
+        assert (await chat(fan, "b", "second"))["code"] == "rate_limited"
+        setup.channel.chat_every_s = 0  # the wait is over
+        retried = await chat(fan, "b", "second")
+        assert retried["type"] == "ack" and retried["result"]["seq"] == 2
+    finally:
+        await fan.close()

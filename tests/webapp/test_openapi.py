@@ -377,6 +377,8 @@ async def test_real_answers_match_their_documented_schemas(
     await call("PATCH", rm, 200, r_, json={"title": "新品直播二", "cover": None}, headers=staff_w)
     await call("POST", rm + "/stream-key", 200, r_, headers=key)
     await call("POST", rm + "/start", 200, r_, headers=staff_w)
+    await call("POST", rm + "/chat-messages", 201, r_, json={"text": "有货吗"}, headers=fan)
+    await call("POST", rm + "/likes", 200, r_, json={"count": 3}, headers=fan)
     await call("GET", rm + "/health", 200, r_, headers=key)
     await call("POST", rm + "/moderation", 200, r_, json={"action": "clear"}, headers=key)
     await call("GET", rm + "/moderation", 200, r_, headers=key)
