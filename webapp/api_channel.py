@@ -17,12 +17,12 @@ from live.channel import Channel
 from webapp import schemas_rooms as s
 from webapp.api import FAN, STAFF_OR_KEY, Call, Endpoint, Reply, base_url
 from webapp.api_contents import speaks_for
-from webapp.api_rooms import MODERATOR_ROLES, R, hosted, moderated_room, urls_of
+from webapp.api_rooms import MODERATOR_ROLES, R, hosted, moderated_room, speaker_of, urls_of
 from webapp.auth import Kind
 
 
 def _speaker(call: Call) -> str:
-    return f"key:{call.caller.id}" if call.caller.kind is Kind.API_KEY else call.caller.id
+    return speaker_of(call.caller)
 
 
 def _channel(call: Call) -> Channel:

@@ -246,6 +246,11 @@ async def room_health(call: Call) -> s.RoomHealthOut:
     )
 
 
+def speaker_of(caller: Caller) -> str:
+    """Who did it, as audits and the channel name them: a staff id, or ``key:<id>``."""
+    return f"key:{caller.id}" if caller.kind is Kind.API_KEY else caller.id
+
+
 async def moderated_room(call: Call) -> Room:
     room = await rooms.get_room(call.services.store, call.params["room_id"])
     if await speaks_for(call.services.store, call.caller, room.account_id, MODERATOR_ROLES):
@@ -274,9 +279,8 @@ async def moderate(call: Call) -> s.ModerationOut:
     channel = call.services.channel
     if channel is None:
         raise Conflict("the room channel is not running", code="channel_unavailable")
-    by = f"key:{call.caller.id}" if call.caller.kind is Kind.API_KEY else call.caller.id
     asked = body.model_dump(exclude_none=True)
-    return _moderation_out(await channel.moderate(room, by, asked))
+    return _moderation_out(await channel.moderate(room, speaker_of(call.caller), asked))
 
 
 async def set_chat_rules(call: Call) -> s.RoomOut:
