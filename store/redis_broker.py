@@ -192,29 +192,28 @@ class RedisBroker:
             except Exception:
                 log.exception("the Redis heartbeat failed; next beat")
 
-    async def _count(self, topic: str) -> None:
-        here = _keys(topic)[3]
-        count = len(self._members.get(topic, ()))
-        if count:
-            await self._redis.hset(here, self._node, count)
-        else:
-            await self._redis.hdel(here, self._node)
+    async def _add(self, topic: str, by: int) -> None:
+        """This process's count in the topic, moved by ``by``: increments, which land in any
+        order (an enter and a leave racing never leave a stale count behind)."""
+        await self._redis.hincrby(_keys(topic)[3], self._node, by)
 
     async def enter(self, topic: str, member: str) -> int:
         if self._heart is None:
             await self._beat()
             self._heart = asyncio.create_task(self._heartbeat())
-        self._members.setdefault(topic, set()).add(member)
-        await self._count(topic)
+        members = self._members.setdefault(topic, set())
+        if member not in members:
+            members.add(member)
+            await self._add(topic, 1)
         return await self.present(topic)
 
     async def leave(self, topic: str, member: str) -> int:
         members = self._members.get(topic)
-        if members is not None:
+        if members is not None and member in members:
             members.discard(member)
             if not members:
                 del self._members[topic]
-            await self._count(topic)
+            await self._add(topic, -1)
         return await self.present(topic)
 
     async def present(self, topic: str) -> int:
@@ -224,7 +223,7 @@ class RedisBroker:
             return 0
         nodes = list(counts)
         alive = await self._redis.mget([f"{PREFIX}node:{node}" for node in nodes])
-        return sum(counts[n] for n, up in zip(nodes, alive, strict=True) if up is not None)
+        return sum(max(counts[n], 0) for n, up in zip(nodes, alive, strict=True) if up is not None)
 
     async def forget(self, topic: str) -> None:
         _, hist, _, here = _keys(topic)

@@ -69,6 +69,7 @@ class Limits:
     max_bytes: int = 1 << 20  # …and in bytes (the socket's unsent buffer included)
     hello_s: float = 10.0  # time to say hello
     tell_s: float = 1.0  # how often rooms hear their likes and viewer counts
+    close_s: float = 10.0  # a closing viewer that reads nothing more is cut off after this
 
 
 @dataclass(eq=False)
@@ -360,9 +361,19 @@ class Gateway:
                 log.exception("telling rooms their likes and viewers failed; next round")
 
     def _close_later(self, viewing: Viewing, code: int, reason: str) -> None:
-        task = asyncio.create_task(viewing.ws.close(code, reason))
+        task = asyncio.create_task(self._close(viewing.ws, code, reason))
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
+
+    async def _close(self, ws: ServerConnection, code: int, reason: str) -> None:
+        """Close ``ws`` with ``code``; the close frame waits behind what its socket holds,
+        so a client that never reads again is cut off (its buffers let go) after a while."""
+        try:
+            async with asyncio.timeout(self.limits.close_s):
+                await ws.close(code, reason)
+        except TimeoutError:
+            log.info("a viewer that stopped reading was cut off after %.0f s", self.limits.close_s)
+            ws.transport.abort()
 
     async def _connection(self, ws: ServerConnection) -> None:
         request = ws.request

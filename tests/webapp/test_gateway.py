@@ -80,7 +80,7 @@ async def setup(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator
         broker = MemoryBroker(history=20)
     channel = Channel(store, broker, SECRET, utc_now, ReviewPolicy(store), chat_every_s=0)
     # The likes-and-viewers round runs when a test calls it (channel.tell), not on a clock.
-    limits = Limits(tick_s=0.005, max_events=50, max_bytes=64 << 10, tell_s=3600)
+    limits = Limits(tick_s=0.005, max_events=50, max_bytes=64 << 10, tell_s=3600, close_s=0.5)
     gateway = Gateway(channel, broker, limits=limits)
     port = await gateway.start("127.0.0.1", 0)
     url = f"ws://127.0.0.1:{port}/api/v1/rooms/{room.id}/channel"
@@ -298,6 +298,31 @@ async def test_a_stalled_client_is_closed_with_4008_while_others_keep_receiving(
         assert (await receive(reader))["seq"] == after.seq
     finally:
         await reader.close()
+
+
+async def test_a_viewer_that_never_reads_again_is_cut_off(setup: Setup) -> None:
+    name = topic(setup.room_id)
+    stalled = await connect(setup.url, max_queue=1)
+    await hello(stalled)
+    [behind] = setup.gateway.hubs[setup.room_id].viewings
+    reader, _ = await join(setup.url)
+    padding = "x" * 32_000
+    try:
+        while not behind.slow:
+            event = await setup.broker.publish(
+                name, json.dumps({"type": "notice", "data": {"pad": padding}}).encode()
+            )
+            assert (await receive(reader))["seq"] == event.seq
+        # Its close waits behind a full socket it never drains: it is cut off instead, and
+        # the server lets go of it (close_s is 0.5 s here).
+        async with asyncio.timeout(TIMEOUT_S):
+            await behind.ws.wait_closed()
+        assert behind not in setup.gateway.hubs[setup.room_id].viewings
+        after = await setup.broker.publish(name, b'{"type":"notice","data":{}}')
+        assert (await receive(reader))["seq"] == after.seq
+    finally:
+        await reader.close()
+        stalled.transport.abort()
 
 
 async def of_type(ws: ClientConnection, kind: str) -> dict[str, Any]:
