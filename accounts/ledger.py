@@ -163,6 +163,16 @@ async def transfer(
     return Movement(Entry.from_doc(doc), credited["balance"], repeat=False)
 
 
+async def moved(store: DocumentStore, account_id: str, idempotency_key: str) -> Movement | None:
+    """The movement this idempotency key made, if it made one."""
+    done = await store.collection(ENTRIES).find_one(
+        {"account_id": account_id, "idempotency_key": idempotency_key}
+    )
+    if done is None:
+        return None
+    return Movement(Entry.from_doc(done), done["credit_balance_after"], repeat=True)
+
+
 async def credit_wallet(
     store: DocumentStore,
     *,
@@ -234,6 +244,31 @@ async def entries_page(
         filter, sort=[("at", -1)], limit=limit, cursor=cursor
     )
     return [Entry.from_doc(d) for d in page.items], page.next_cursor
+
+
+async def audit(store: DocumentStore) -> list[str]:
+    """Every way the ledger disagrees with itself, for every account: books that do not sum
+    to zero, balances the entries do not re-add to, a book other than ``issued`` below zero.
+    Empty when the ledger is sound."""
+    found: list[str] = []
+    accounts = {d["account_id"] for d in await store.collection(BALANCES).find({})}
+    for account_id in sorted(accounts):
+        sums = await book_sums(store, account_id)
+        held = {
+            d["book"]: d["balance"]
+            for d in await store.collection(BALANCES).find({"account_id": account_id})
+        }
+        if sum(held.values()) != 0:
+            found.append(f"{account_id}: balances sum to {sum(held.values())}, not 0")
+        for book in sorted(set(sums) | set(held)):
+            if sums.get(book, 0) != held.get(book, 0):
+                found.append(
+                    f"{account_id}/{book}: entries add to {sums.get(book, 0)}, "
+                    f"balance says {held.get(book, 0)}"
+                )
+            if book != ISSUED and held.get(book, 0) < 0:
+                found.append(f"{account_id}/{book}: below zero ({held[book]})")
+    return found
 
 
 async def book_sums(store: DocumentStore, account_id: str) -> dict[str, int]:

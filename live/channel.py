@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -25,7 +25,7 @@ from accounts.follows import is_following
 from accounts.staff import role_of
 from accounts.tiers import member_tier
 from content.sensitive import ReviewPolicy
-from live import moderation, pins, rooms, tickets
+from live import moderation, pins, props, rooms, tickets
 from store.broker import PENDING, Broker, Event
 from store.clock import rfc3339
 from store.port import DocumentStore
@@ -178,6 +178,7 @@ class Channel:
             "peak_viewers": room.peak_viewers,
             "likes": room.likes,
             "pins": [p.event() for p in await pins.pinned(self.store, room_id)],
+            "supporters": [asdict(s) for s in await props.supporters(self.store, room_id)],
             "chat": chat,
         }
         return seq, body("snapshot", data, self.now())
@@ -206,7 +207,7 @@ class Channel:
             result: dict[str, Any] = orjson.loads(kept)
             return result
         try:
-            result = await handler(room_id, viewer, op)
+            result = await handler(room_id, viewer, {**op, "id": op_id})
         except BaseException:
             await self.broker.settle(key, None)
             raise
@@ -214,7 +215,7 @@ class Channel:
         return result
 
     def _ops(self) -> dict[str, Op]:
-        return {"chat": self.chat, "like": self.like}
+        return {"chat": self.chat, "like": self.like, "send_prop": self.send_prop}
 
     async def chat(self, room_id: str, viewer: Viewer, op: dict[str, Any]) -> dict[str, Any]:
         """A chat line from ``viewer``; the result is the event's seq. Staff lines are marked
@@ -305,6 +306,38 @@ class Channel:
             raise Conflict("likes are counted while the room is live", code="room_not_live")
         self._taps[room_id] = self._taps.get(room_id, 0) + count
         return {"count": count}
+
+    async def send_prop(self, room_id: str, viewer: Viewer, op: dict[str, Any]) -> dict[str, Any]:
+        """A fan sends a prop: paid from the wallet (once per op id), shown to every viewer
+        with its effect (a ``prop`` event carrying the room's supporter board after it)."""
+        if viewer.fan_id is None:
+            raise Forbidden("props are sent by fans: sign in as a fan", code="read_only")
+        room = await rooms.get_room(self.store, room_id)
+        sent = await props.send(
+            self.store,
+            room,
+            fan_id=viewer.fan_id,
+            fan_name=viewer.name,
+            prop_id=op.get("prop_id"),
+            count=op.get("count"),
+            idempotency_key=str(op["id"]),
+            now=self.now(),
+        )
+        if not sent.repeat:
+            board = await props.supporters(self.store, room_id)
+            data = {
+                "fan_id": viewer.fan_id,
+                "name": viewer.name,
+                "prop_id": sent.prop.id,
+                "prop": sent.prop.name,
+                "icon": sent.prop.icon,
+                "effect": sent.prop.effect,
+                "count": sent.count,
+                "points": sent.points,
+                "supporters": [asdict(s) for s in board],
+            }
+            await self.broker.publish(topic(room_id), body("prop", data, self.now()))
+        return {"balance": sent.balance, "points": sent.points, "repeat": sent.repeat}
 
     async def moderate(self, room: rooms.Room, by: str, asked: dict[str, Any]) -> moderation.Record:
         """Carry out a staff member's (or API key's) moderation action on ``room`` and tell

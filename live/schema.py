@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from live import moderation, pins, rooms
+from live import moderation, pins, props, rooms
 from store.port import Index
 
-INDEXES: list[Index] = [*rooms.INDEXES, *moderation.INDEXES, *pins.INDEXES]
+INDEXES: list[Index] = [*rooms.INDEXES, *moderation.INDEXES, *pins.INDEXES, *props.INDEXES]

@@ -16,6 +16,7 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
+from accounts import ledger
 from tests.redis_server import redis_server
 from webapp.app import create_app
 from webapp.settings import Settings
@@ -49,6 +50,8 @@ async def app(settings: Settings) -> AsyncIterator[Starlette]:
     application = create_app(settings)
     async with application.router.lifespan_context(application):
         yield application
+        # Whatever the test did, the ledger still balances (DESIGN §6).
+        assert await ledger.audit(application.state.services.store) == []
 
 
 @pytest.fixture

@@ -42,7 +42,7 @@ def _pin_out(pin: pins.Pin, *, staff: bool, replaced: Sequence[pins.Pin] = ()) -
     )
 
 
-async def _op(call: Call, fields: dict[str, Any]) -> dict[str, Any]:
+async def run_op(call: Call, fields: dict[str, Any]) -> dict[str, Any]:
     """Run a channel op for the caller, as the channel would: a fan by its token, staff by
     their session (with CSRF) or the API key."""
     channel = _channel(call)
@@ -57,13 +57,13 @@ async def _op(call: Call, fields: dict[str, Any]) -> dict[str, Any]:
 
 async def say(call: Call) -> s.ChatSaidOut:
     body: s.ChatIn = call.body
-    result = await _op(call, {"op": "chat", "text": body.text})
+    result = await run_op(call, {"op": "chat", "text": body.text})
     return s.ChatSaidOut(seq=result["seq"])
 
 
 async def tap(call: Call) -> s.LikedOut:
     body: s.LikeIn = call.body
-    result = await _op(call, {"op": "like", "count": body.count})
+    result = await run_op(call, {"op": "like", "count": body.count})
     return s.LikedOut(count=result["count"])
 
 

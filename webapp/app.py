@@ -47,6 +47,7 @@ from webapp import (
     api_live_doc,
     api_moderation,
     api_points,
+    api_props,
     api_rooms,
     api_search,
     api_sessions,
@@ -84,6 +85,7 @@ ENDPOINTS: list[Endpoint] = [
     *api_discover.ENDPOINTS,
     *api_rooms.ENDPOINTS,
     *api_channel.ENDPOINTS,
+    *api_props.ENDPOINTS,
 ]
 STATIC = Path(__file__).parent / "static"
 

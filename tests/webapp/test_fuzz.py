@@ -99,6 +99,9 @@ NEEDS_A_SECRET |= {
     "POST /api/v1/comments/{comment_id}/approve",
     "DELETE /api/v1/comments/{comment_id}",
 }
+# A send needs a prop of the room's account that the fuzzer's own PUT of the catalog has not
+# retired meanwhile, and a funded wallet: tests/webapp/test_api_props.py drives its successes.
+NEEDS_A_SECRET |= {"POST /api/v1/rooms/{room_id}/props/{prop_id}/sends"}
 SECURITY_KIND = {"apiKey": "key", "fanToken": "fan", "staffSession": "staff"}
 
 

@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from accounts import ledger
 from accounts import schema as accounts_schema
 from accounts.accounts import Tier, create_account, update_profile
 from accounts.fans import mint_token, upsert_fan
@@ -27,7 +28,7 @@ from accounts.staff import ROLES, Role, create_staff, grant_role
 from accounts.tiers import set_ladder, set_member_tier
 from content import schema as content_schema
 from content.sensitive import ReviewPolicy, add_words
-from live import moderation, rooms, tickets
+from live import moderation, props, rooms, tickets
 from live import schema as live_schema
 from live.channel import Channel, topic
 from store.broker import Broker, MemoryBroker
@@ -568,4 +569,54 @@ async def test_a_refused_op_is_not_kept_so_its_retry_runs(setup: Setup) -> None:
         retried = await chat(fan, "b", "second")
         assert retried["type"] == "ack" and retried["result"]["seq"] == 2
     finally:
+        await fan.close()
+
+
+async def test_a_prop_sent_on_the_channel_is_paid_once_and_shown_to_the_room(
+    setup: Setup,
+) -> None:
+    room = await rooms.get_room(setup.store, setup.room_id)
+    now = utc_now()
+    [tea, gold] = await props.set_catalog(
+        setup.store,
+        room.account_id,
+        [{"name": "奶茶", "price": 10}, {"name": "金卡", "price": 50, "min_tier": 1}],
+        now=now,
+    )
+    fan_id = (await setup.channel.viewer(setup.tokens[0], setup.room_id)).fan_id
+    assert fan_id is not None
+    await ledger.credit_wallet(
+        setup.store,
+        account_id=room.account_id,
+        fan_id=fan_id,
+        points=100,
+        reason="test",
+        reference=None,
+        idempotency_key="g",
+        now=now,
+    )
+    reader, _ = await join(setup.url)
+    fan, _ = await join(setup.url, setup.tokens[0])
+    try:
+        op = {"op": "send_prop", "id": "p1", "prop_id": tea.id, "count": 2}
+        first = await answer_of(fan, op)
+        assert first["result"] == {"balance": 80, "points": 20, "repeat": False}
+        assert await answer_of(fan, op) == first  # a retry: the same answer, paid once
+        told = await of_type(reader, "prop")
+        assert (told["data"]["prop"], told["data"]["count"], told["data"]["points"]) == (
+            "奶茶",
+            2,
+            20,
+        )
+        assert told["data"]["supporters"] == [{"fan_id": fan_id, "name": "fan 0", "points": 20}]
+        # A tier the op claims is no tier: the server reads the fan's (0).
+        claimed = await answer_of(
+            fan, {"op": "send_prop", "id": "p2", "prop_id": gold.id, "tier": 9}
+        )
+        assert claimed["code"] == "tier_required"
+        assert await ledger.balance(setup.store, room.account_id, ledger.wallet(fan_id)) == 80
+        anonymous = await answer_of(reader, {"op": "send_prop", "id": "p3", "prop_id": tea.id})
+        assert anonymous["code"] == "read_only"
+    finally:
+        await reader.close()
         await fan.close()

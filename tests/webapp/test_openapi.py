@@ -379,6 +379,14 @@ async def test_real_answers_match_their_documented_schemas(
     await call("POST", rm + "/start", 200, r_, headers=staff_w)
     await call("POST", rm + "/chat-messages", 201, r_, json={"text": "有货吗"}, headers=fan)
     await call("POST", rm + "/likes", 200, r_, json={"count": 3}, headers=fan)
+    # Props (webapp/api_props.py).
+    catalog = {"props": [{"name": "小心心", "price": 1}]}
+    made_p = await call("PUT", acc + "/props", 200, a, json=catalog, headers=key)
+    await call("GET", acc + "/props", 200, a)
+    sends = rm + "/props/{prop_id}/sends"
+    pp = {**r_, "prop_id": made_p["props"][0]["id"]}
+    await call("POST", sends, 200, pp, json={}, headers={**fan, "Idempotency-Key": "p1"})
+    await call("GET", rm + "/supporters", 200, r_)
     await call("GET", rm + "/health", 200, r_, headers=key)
     await call("POST", rm + "/moderation", 200, r_, json={"action": "clear"}, headers=key)
     await call("GET", rm + "/moderation", 200, r_, headers=key)
