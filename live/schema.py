@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from live import moderation, pins, props, rooms
+from live import moderation, pins, props, red_packets, rooms
 from store.port import Index
 
-INDEXES: list[Index] = [*rooms.INDEXES, *moderation.INDEXES, *pins.INDEXES, *props.INDEXES]
+INDEXES: list[Index] = [
+    *rooms.INDEXES,
+    *moderation.INDEXES,
+    *pins.INDEXES,
+    *props.INDEXES,
+    *red_packets.INDEXES,
+]

@@ -1,0 +1,313 @@
+"""Red packets (DESIGN §6): the host drops points from the account's budget into the room,
+split up front from a secret seed, and fans grab one share each.
+
+Points are on the ledger at every step: the drop moves the total from ``budget`` to the
+packet's own book (``packet:<id>``), each grab moves one share from there to the fan's
+wallet, and the expiry moves what is left back to ``budget`` — each once, by its own
+idempotency key. A grab takes the packet's next share index and records the fan's grab in one
+transaction with its ledger entry, so a share goes to one fan, a fan gets one share, and
+what was acknowledged is written. The seed and shares stay secret until the packet finishes
+(all grabbed, or expired); then the reveal lets anyone check the split (``live.split``).
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from accounts import ledger
+from accounts.errors import Conflict, Forbidden, Invalid, NotFound
+from accounts.tiers import member_tier
+from content.fields import check_int
+from live import split
+from live.rooms import Room, State
+from store.clock import parse_rfc3339, rfc3339
+from store.ids import new_id
+from store.port import Doc, DocumentStore, DuplicateKeyError, Index
+
+PACKETS = "red_packets"
+GRABS = "red_packet_grabs"
+MAX_COUNT = 10_000
+MAX_TOTAL = 100_000_000
+INDEXES = [
+    Index(PACKETS, ("room_id", "created_at")),
+    Index(PACKETS, ("state", "expires_at")),
+    Index(GRABS, ("packet_id", "fan_id"), unique=True),
+    Index(GRABS, ("packet_id", "n"), unique=True),
+]
+
+
+class PacketState(StrEnum):
+    PENDING = "pending"  # counting down to its opening
+    OPEN = "open"
+    FINISHED = "finished"  # every share grabbed, or expired (what was left refunded)
+
+
+def book(packet_id: str) -> str:
+    return f"packet:{packet_id}"
+
+
+@dataclass(frozen=True)
+class Packet:
+    id: str
+    room_id: str
+    account_id: str
+    total: int
+    count: int
+    mode: str
+    generator: str
+    min_tier: int
+    commitment: str
+    opens_at: str
+    expires_at: str
+    grabbed_count: int
+    grabbed_total: int
+    finished_at: str | None
+    refunded: int | None
+    seed_hex: str  # secret until finished
+    shares: tuple[int, ...]  # secret until finished
+    created_at: str
+
+    @classmethod
+    def from_doc(cls, doc: Doc) -> Packet:
+        return cls(
+            id=doc["id"],
+            room_id=doc["room_id"],
+            account_id=doc["account_id"],
+            total=doc["total"],
+            count=doc["count"],
+            mode=doc["mode"],
+            generator=doc["generator"],
+            min_tier=doc["min_tier"],
+            commitment=doc["commitment"],
+            opens_at=doc["opens_at"],
+            expires_at=doc["expires_at"],
+            grabbed_count=doc["grabbed_count"],
+            grabbed_total=doc["grabbed_total"],
+            finished_at=doc.get("finished_at"),
+            refunded=doc.get("refunded"),
+            seed_hex=doc["seed_hex"],
+            shares=tuple(doc["shares"]),
+            created_at=doc["created_at"],
+        )
+
+    def state(self, now: datetime) -> PacketState:
+        if self.finished_at is not None:
+            return PacketState.FINISHED
+        if now < parse_rfc3339(self.opens_at):
+            return PacketState.PENDING
+        return PacketState.OPEN
+
+    def reveal(self) -> dict[str, Any] | None:
+        """The seed and the shares, once the packet finished; None before."""
+        if self.finished_at is None:
+            return None
+        return {"seed": self.seed_hex, "shares": list(self.shares)}
+
+
+@dataclass(frozen=True)
+class Grab:
+    packet: Packet
+    fan_id: str
+    n: int  # the share index this grab took
+    amount: int
+    repeat: bool  # the fan had grabbed this packet already: the same share again
+
+
+async def drop(
+    store: DocumentStore,
+    room: Room,
+    *,
+    total: Any,
+    count: Any,
+    mode: Any,
+    min_tier: Any = 0,
+    opens_in_s: Any = 0,
+    expires_in_s: Any = 300,
+    now: datetime,
+) -> Packet:
+    """Drop a packet in a live room: the budget pays the total now (409
+    ``insufficient_points`` when it cannot), the split is fixed and committed to."""
+    count = check_int(count, field="count", least=1, most=MAX_COUNT)
+    total = check_int(total, field="total", least=1, most=MAX_TOTAL)
+    if total < count:
+        raise Invalid("every share is at least 1 point: total ≥ count", field="total")
+    if mode not in split.GENERATORS:
+        raise Invalid("mode is random or equal", field="mode")
+    min_tier = check_int(min_tier, field="min_tier", least=0, most=100)
+    opens_in_s = check_int(opens_in_s, field="opens_in_s", least=0, most=3600)
+    expires_in_s = check_int(expires_in_s, field="expires_in_s", least=10, most=86_400)
+    if room.state is not State.LIVE:
+        raise Conflict("red packets drop while the room is live", code="room_not_live")
+    seed = secrets.token_bytes(32)
+    shares = split.split(seed, total, count, mode)
+    opens = now + timedelta(seconds=opens_in_s)
+    doc: Doc = {
+        "id": new_id("rpk"),
+        "room_id": room.id,
+        "account_id": room.account_id,
+        "total": total,
+        "count": count,
+        "mode": mode,
+        "generator": split.GENERATORS[mode],
+        "min_tier": min_tier,
+        "seed_hex": seed.hex(),
+        "shares": shares,
+        "commitment": split.commitment(seed.hex(), shares),
+        "opens_at": rfc3339(opens),
+        "expires_at": rfc3339(opens + timedelta(seconds=expires_in_s)),
+        "grabbed_count": 0,
+        "grabbed_total": 0,
+        "state": PacketState.OPEN.value,  # as stored: open until finished
+        "finished_at": None,
+        "refunded": None,
+        "created_at": rfc3339(now),
+    }
+    async with store.transaction():
+        await ledger.transfer(
+            store,
+            account_id=room.account_id,
+            debit=ledger.BUDGET,
+            credit=book(doc["id"]),
+            points=total,
+            reason="red packet drop",
+            reference=doc["id"],
+            idempotency_key=f"packet-drop:{doc['id']}",
+            now=now,
+        )
+        await store.collection(PACKETS).insert(doc)
+    return Packet.from_doc(doc)
+
+
+async def get_packet(store: DocumentStore, packet_id: str) -> Packet:
+    doc = await store.collection(PACKETS).get(packet_id)
+    if doc is None:
+        raise NotFound("red_packet", packet_id)
+    return Packet.from_doc(doc)
+
+
+async def grab_of(store: DocumentStore, packet_id: str, fan_id: str) -> Doc | None:
+    return await store.collection(GRABS).find_one({"packet_id": packet_id, "fan_id": fan_id})
+
+
+async def grab(store: DocumentStore, packet_id: str, *, fan_id: str, now: datetime) -> Grab:
+    """The fan's share of the packet: the next one, once; a fan who grabbed it already gets
+    the same share with ``repeat`` (even after it emptied or expired)."""
+    packet = await get_packet(store, packet_id)
+    mine = await grab_of(store, packet_id, fan_id)
+    if mine is not None:
+        return Grab(packet, fan_id, mine["n"], mine["amount"], repeat=True)
+    state = packet.state(now)
+    if state is PacketState.PENDING:
+        raise Conflict(f"the red packet opens at {packet.opens_at}", code="red_packet_not_open")
+    if packet.grabbed_count >= packet.count:
+        raise Conflict("every share of the red packet is taken", code="red_packet_empty")
+    if state is PacketState.FINISHED or now >= parse_rfc3339(packet.expires_at):
+        raise Conflict("the red packet expired", code="red_packet_finished")
+    if await member_tier(store, packet.account_id, fan_id) < packet.min_tier:
+        raise Forbidden(
+            f"this red packet is for members of tier {packet.min_tier} and up",
+            code="tier_required",
+        )
+    packets = store.collection(PACKETS)
+    try:
+        async with store.transaction():
+            taken = await packets.update_one(
+                {
+                    "id": packet_id,
+                    "finished_at": None,
+                    "grabbed_count": {"$lt": packet.count},
+                },
+                {"$inc": {"grabbed_count": 1}},
+            )
+            if taken is None:
+                raise Conflict("every share of the red packet is taken", code="red_packet_empty")
+            n = taken["grabbed_count"] - 1
+            amount = int(taken["shares"][n])
+            await store.collection(GRABS).insert(
+                {
+                    "id": f"{packet_id}/{fan_id}",
+                    "packet_id": packet_id,
+                    "fan_id": fan_id,
+                    "n": n,
+                    "amount": amount,
+                    "at": rfc3339(now),
+                }
+            )
+            update: Doc = {"$inc": {"grabbed_total": amount}}
+            if n == packet.count - 1:  # the last share: the packet is done, and revealed
+                update["$set"] = {
+                    "finished_at": rfc3339(now),
+                    "state": PacketState.FINISHED.value,
+                    "refunded": 0,
+                }
+            done = await packets.update_one({"id": packet_id}, update)
+            assert done is not None
+            await ledger.transfer(
+                store,
+                account_id=packet.account_id,
+                debit=book(packet_id),
+                credit=ledger.wallet(fan_id),
+                points=amount,
+                reason="red packet grab",
+                reference=packet_id,
+                idempotency_key=f"packet-grab:{packet_id}:{fan_id}",
+                now=now,
+            )
+    except DuplicateKeyError:
+        # The same fan's other grab won the race; the transaction took nothing.
+        mine = await grab_of(store, packet_id, fan_id)
+        assert mine is not None
+        return Grab(packet, fan_id, mine["n"], mine["amount"], repeat=True)
+    return Grab(Packet.from_doc(done), fan_id, n, amount, repeat=False)
+
+
+async def expire(store: DocumentStore, packet_id: str, *, now: datetime) -> Packet | None:
+    """Finish an expired packet and refund what is left to the budget, exactly once (two
+    sweepers racing: one refunds, the other finds it done). None when it is not due, or
+    finished already."""
+    packet = await get_packet(store, packet_id)
+    if packet.finished_at is not None or now < parse_rfc3339(packet.expires_at):
+        return None
+    packets = store.collection(PACKETS)
+    async with store.transaction():
+        done = await packets.update_one(
+            {"id": packet_id, "finished_at": None},
+            {"$set": {"finished_at": rfc3339(now), "state": PacketState.FINISHED.value}},
+        )
+        if done is None:
+            return None
+        left = done["total"] - done["grabbed_total"]
+        done = await packets.update_one({"id": packet_id}, {"$set": {"refunded": left}})
+        assert done is not None
+        if left:
+            await ledger.transfer(
+                store,
+                account_id=packet.account_id,
+                debit=book(packet_id),
+                credit=ledger.BUDGET,
+                points=left,
+                reason="red packet refund",
+                reference=packet_id,
+                idempotency_key=f"packet-refund:{packet_id}",
+                now=now,
+            )
+    return Packet.from_doc(done)
+
+
+async def due(store: DocumentStore, *, now: datetime, limit: int = 100) -> list[str]:
+    """Packets past their expiry that have not finished."""
+    docs = await store.collection(PACKETS).find(
+        {"state": PacketState.OPEN.value, "expires_at": {"$lte": rfc3339(now)}},
+        sort=(("expires_at", 1),),
+        limit=limit,
+    )
+    return [d["id"] for d in docs]
+
+
+async def grabs(store: DocumentStore, packet_id: str) -> list[Doc]:
+    """Every grab of the packet, in share order (the audit a reveal is checked against)."""
+    return await store.collection(GRABS).find({"packet_id": packet_id}, sort=(("n", 1),))
