@@ -19,13 +19,13 @@ import orjson
 
 from accounts.accounts import get_account
 from accounts.apikeys import get_key
-from accounts.errors import Conflict, DomainError, Forbidden, Invalid
+from accounts.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from accounts.fans import get_fan, verify_token
 from accounts.follows import is_following
 from accounts.staff import role_of
 from accounts.tiers import member_tier
 from content.sensitive import ReviewPolicy
-from live import moderation, pins, props, rooms, tickets
+from live import moderation, pins, props, red_packets, rooms, tickets
 from store.broker import PENDING, Broker, Event
 from store.clock import rfc3339
 from store.port import DocumentStore
@@ -114,6 +114,8 @@ class Channel:
     chat_every_s: float = CHAT_EVERY_S
     _last_chat: dict[tuple[str, str], datetime] = field(default_factory=dict)
     _taps: dict[str, int] = field(default_factory=dict)  # likes not yet counted, by room
+    # Red packets grabbed since the last round: packet id → (room id, the winners' lines).
+    _grabbed: dict[str, tuple[str, list[dict[str, Any]]]] = field(default_factory=dict)
     _viewers: dict[str, int] = field(default_factory=dict)  # the last count told, by room
 
     async def viewer(self, token: str | None, room_id: str) -> Viewer:
@@ -179,6 +181,10 @@ class Channel:
             "likes": room.likes,
             "pins": [p.event() for p in await pins.pinned(self.store, room_id)],
             "supporters": [asdict(s) for s in await props.supporters(self.store, room_id)],
+            "red_packets": [
+                red_packets.told(p, self.now())
+                for p in await red_packets.unfinished(self.store, room_id)
+            ],
             "chat": chat,
         }
         return seq, body("snapshot", data, self.now())
@@ -215,7 +221,12 @@ class Channel:
         return result
 
     def _ops(self) -> dict[str, Op]:
-        return {"chat": self.chat, "like": self.like, "send_prop": self.send_prop}
+        return {
+            "chat": self.chat,
+            "like": self.like,
+            "send_prop": self.send_prop,
+            "grab": self.grab,
+        }
 
     async def chat(self, room_id: str, viewer: Viewer, op: dict[str, Any]) -> dict[str, Any]:
         """A chat line from ``viewer``; the result is the event's seq. Staff lines are marked
@@ -339,6 +350,61 @@ class Channel:
             await self.broker.publish(topic(room_id), body("prop", data, self.now()))
         return {"balance": sent.balance, "points": sent.points, "repeat": sent.repeat}
 
+    async def grab(self, room_id: str, viewer: Viewer, op: dict[str, Any]) -> dict[str, Any]:
+        """A fan grabs a red packet of the room: its share, once (a winner asking again gets
+        the same amount with ``repeat``). The room hears of grabs in batches, once a round,
+        and at once when the last share goes (``finished``, with the reveal)."""
+        if viewer.fan_id is None:
+            raise Forbidden("red packets are for fans: sign in as a fan", code="read_only")
+        packet_id = op.get("red_packet_id")
+        if not isinstance(packet_id, str):
+            raise Invalid("red_packet_id names a red packet of the room", field="red_packet_id")
+        packet = await red_packets.get_packet(self.store, packet_id)
+        if packet.room_id != room_id:
+            raise NotFound("red_packet", packet_id, field="red_packet_id")
+        got = await red_packets.grab(self.store, packet_id, fan_id=viewer.fan_id, now=self.now())
+        if not got.repeat:
+            line = {"fan_id": viewer.fan_id, "name": viewer.name, "amount": got.amount}
+            self._grabbed.setdefault(packet_id, (room_id, []))[1].append(line)
+            if got.packet.finished_at is not None:
+                await self._tell_grabs(packet_id)
+                await self.red_packet_changed(got.packet, "finished")
+        return {"amount": got.amount, "repeat": got.repeat}
+
+    async def red_packet_changed(self, packet: red_packets.Packet, action: str) -> Event:
+        """Tell the room a packet was dropped, opened or finished (with its reveal)."""
+        data = {"action": action, **red_packets.told(packet, self.now())}
+        return await self.broker.publish(
+            topic(packet.room_id), body("red_packet", data, self.now())
+        )
+
+    async def _tell_grabs(self, packet_id: str) -> None:
+        waiting = self._grabbed.pop(packet_id, None)
+        if waiting is None:
+            return
+        room_id, lines = waiting
+        packet = await red_packets.get_packet(self.store, packet_id)
+        data = {
+            "action": "grabbed",
+            "id": packet_id,
+            "grabbed_count": packet.grabbed_count,
+            "grabbed_total": packet.grabbed_total,
+            "grabs": lines[-20:],  # the latest winners; the counts say how many in all
+        }
+        await self.broker.publish(topic(room_id), body("red_packet", data, self.now()))
+
+    async def sweep_packets(self) -> None:
+        """Packets whose countdown ended are told ``opened``; expired ones are refunded and
+        told ``finished`` (each by one process, however many run the sweep)."""
+        now = self.now()
+        for packet in await red_packets.opening(self.store, now=now):
+            await self.red_packet_changed(packet, "opened")
+        for packet_id in await red_packets.due(self.store, now=now):
+            expired = await red_packets.expire(self.store, packet_id, now=now)
+            if expired is not None:
+                await self._tell_grabs(packet_id)
+                await self.red_packet_changed(expired, "finished")
+
     async def moderate(self, room: rooms.Room, by: str, asked: dict[str, Any]) -> moderation.Record:
         """Carry out a staff member's (or API key's) moderation action on ``room`` and tell
         its viewers (a ``moderation`` event: their chat hides or clears)."""
@@ -398,6 +464,8 @@ class Channel:
         as one ``likes`` event with the total, and its viewer count when it changed (the
         room keeps its peak)."""
         now = self.now()
+        for packet_id in list(self._grabbed):
+            await self._tell_grabs(packet_id)
         for room_id in room_ids:
             taps = self._taps.pop(room_id, 0)
             if taps:

@@ -34,6 +34,7 @@ MAX_COUNT = 10_000
 MAX_TOTAL = 100_000_000
 INDEXES = [
     Index(PACKETS, ("room_id", "created_at")),
+    Index(PACKETS, ("opened_told", "opens_at")),
     Index(PACKETS, ("state", "expires_at")),
     Index(GRABS, ("packet_id", "fan_id"), unique=True),
     Index(GRABS, ("packet_id", "n"), unique=True),
@@ -164,6 +165,7 @@ async def drop(
         "state": PacketState.OPEN.value,  # as stored: open until finished
         "finished_at": None,
         "refunded": None,
+        "opened_told": opens_in_s == 0,  # a countdown's end is told by the sweep
         "created_at": rfc3339(now),
     }
     async with store.transaction():
@@ -296,6 +298,48 @@ async def expire(store: DocumentStore, packet_id: str, *, now: datetime) -> Pack
                 now=now,
             )
     return Packet.from_doc(done)
+
+
+def told(packet: Packet, now: datetime) -> dict[str, Any]:
+    """What viewers know of a packet (the ``red_packet`` events, a snapshot's list)."""
+    return {
+        "id": packet.id,
+        "state": packet.state(now).value,
+        "total": packet.total,
+        "count": packet.count,
+        "mode": packet.mode,
+        "generator": packet.generator,
+        "min_tier": packet.min_tier,
+        "commitment": packet.commitment,
+        "opens_at": packet.opens_at,
+        "expires_at": packet.expires_at,
+        "grabbed_count": packet.grabbed_count,
+        "grabbed_total": packet.grabbed_total,
+        "reveal": packet.reveal(),
+    }
+
+
+async def unfinished(store: DocumentStore, room_id: str) -> list[Packet]:
+    docs = await store.collection(PACKETS).find(
+        {"room_id": room_id, "finished_at": None}, sort=(("created_at", 1),)
+    )
+    return [Packet.from_doc(d) for d in docs]
+
+
+async def opening(store: DocumentStore, *, now: datetime) -> list[Packet]:
+    """Packets whose countdown ended and whose opening no one has told yet: each is marked
+    told here, so one process tells it."""
+    found = []
+    docs = await store.collection(PACKETS).find(
+        {"opened_told": False, "opens_at": {"$lte": rfc3339(now)}}, limit=100
+    )
+    for doc in docs:
+        marked = await store.collection(PACKETS).update_one(
+            {"id": doc["id"], "opened_told": False}, {"$set": {"opened_told": True}}
+        )
+        if marked is not None:
+            found.append(Packet.from_doc(marked))
+    return found
 
 
 async def due(store: DocumentStore, *, now: datetime, limit: int = 100) -> list[str]:

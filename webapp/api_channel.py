@@ -13,7 +13,7 @@ from typing import Any
 
 from accounts.errors import Conflict
 from live import pins, rooms, tickets
-from live.channel import Channel
+from live.channel import Channel, Viewer
 from webapp import schemas_rooms as s
 from webapp.api import FAN, STAFF_OR_KEY, Call, Endpoint, Reply, base_url
 from webapp.api_contents import speaks_for
@@ -25,7 +25,7 @@ def _speaker(call: Call) -> str:
     return speaker_of(call.caller)
 
 
-def _channel(call: Call) -> Channel:
+def channel_of(call: Call) -> Channel:
     if call.services.channel is None:
         raise Conflict("the room channel is not running", code="channel_unavailable")
     return call.services.channel
@@ -42,15 +42,20 @@ def _pin_out(pin: pins.Pin, *, staff: bool, replaced: Sequence[pins.Pin] = ()) -
     )
 
 
+async def viewer_of(call: Call, room_id: str) -> Viewer:
+    """The caller as the channel sees it in ``room_id``: a fan, or staff (or the API key)
+    speaking as the account."""
+    if call.caller.kind is Kind.FAN:
+        return await channel_of(call).fan(call.caller.id)
+    return await channel_of(call).staff(_speaker(call), room_id)
+
+
 async def run_op(call: Call, fields: dict[str, Any]) -> dict[str, Any]:
     """Run a channel op for the caller, as the channel would: a fan by its token, staff by
     their session (with CSRF) or the API key."""
-    channel = _channel(call)
+    channel = channel_of(call)
     room_id = call.params["room_id"]
-    if call.caller.kind is Kind.FAN:
-        viewer = await channel.fan(call.caller.id)
-    else:
-        viewer = await channel.staff(_speaker(call), room_id)
+    viewer = await viewer_of(call, room_id)
     op_id = call.idempotency_key or f"http-{secrets.token_hex(12)}"
     return await channel.perform(room_id, viewer, op_id, fields)
 
@@ -69,7 +74,7 @@ async def tap(call: Call) -> s.LikedOut:
 
 async def issue_ticket(call: Call) -> s.TicketOut:
     room = await moderated_room(call)
-    role = await _channel(call).speaks(_speaker(call), room.account_id)
+    role = await channel_of(call).speaks(_speaker(call), room.account_id)
     if role is None:  # moderated_room let the caller through: it holds a role
         raise Conflict("the caller works no role at the account", code="role_required")
     ticket = tickets.Ticket(speaker=_speaker(call), role=role, room_id=room.id)
@@ -86,7 +91,7 @@ async def issue_ticket(call: Call) -> s.TicketOut:
 async def pin(call: Call) -> s.PinOut:
     room = await hosted(call)
     body: s.PinIn = call.body
-    new, replaced = await _channel(call).pin(room, _speaker(call), kind=body.kind, text=body.text)
+    new, replaced = await channel_of(call).pin(room, _speaker(call), kind=body.kind, text=body.text)
     return _pin_out(new, staff=True, replaced=replaced)
 
 
@@ -99,7 +104,7 @@ async def list_pins(call: Call) -> s.PinsOut:
 
 async def unpin(call: Call) -> Reply:
     room = await hosted(call)
-    await _channel(call).unpin(room, _speaker(call), call.params["pin_id"])
+    await channel_of(call).unpin(room, _speaker(call), call.params["pin_id"])
     return Reply(None, status=204)
 
 

@@ -48,6 +48,7 @@ from webapp import (
     api_moderation,
     api_points,
     api_props,
+    api_red_packets,
     api_rooms,
     api_search,
     api_sessions,
@@ -86,6 +87,7 @@ ENDPOINTS: list[Endpoint] = [
     *api_rooms.ENDPOINTS,
     *api_channel.ENDPOINTS,
     *api_props.ENDPOINTS,
+    *api_red_packets.ENDPOINTS,
 ]
 STATIC = Path(__file__).parent / "static"
 

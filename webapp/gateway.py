@@ -357,8 +357,9 @@ class Gateway:
             await asyncio.sleep(self.limits.tell_s)  # the period of the round, not a wait
             try:
                 await self.channel.tell(list(self.hubs))
+                await self.channel.sweep_packets()
             except Exception:
-                log.exception("telling rooms their likes and viewers failed; next round")
+                log.exception("telling rooms their likes, viewers and packets failed; next round")
 
     def _close_later(self, viewing: Viewing, code: int, reason: str) -> None:
         task = asyncio.create_task(self._close(viewing.ws, code, reason))

@@ -102,6 +102,13 @@ NEEDS_A_SECRET |= {
 # A send needs a prop of the room's account that the fuzzer's own PUT of the catalog has not
 # retired meanwhile, and a funded wallet: tests/webapp/test_api_props.py drives its successes.
 NEEDS_A_SECRET |= {"POST /api/v1/rooms/{room_id}/props/{prop_id}/sends"}
+# A drop needs the account's budget, which the fuzzer's other operations may have spent, and
+# a grab a packet with a share left: tests/webapp/test_api_red_packets.py drives them.
+NEEDS_A_SECRET |= {
+    "POST /api/v1/rooms/{room_id}/red-packets",
+    "POST /api/v1/red-packets/{red_packet_id}/grabs",
+    "GET /api/v1/red-packets/{red_packet_id}",
+}
 SECURITY_KIND = {"apiKey": "key", "fanToken": "fan", "staffSession": "staff"}
 
 

@@ -28,7 +28,7 @@ from accounts.staff import ROLES, Role, create_staff, grant_role
 from accounts.tiers import set_ladder, set_member_tier
 from content import schema as content_schema
 from content.sensitive import ReviewPolicy, add_words
-from live import moderation, props, rooms, tickets
+from live import moderation, props, red_packets, rooms, tickets
 from live import schema as live_schema
 from live.channel import Channel, topic
 from store.broker import Broker, MemoryBroker
@@ -617,6 +617,50 @@ async def test_a_prop_sent_on_the_channel_is_paid_once_and_shown_to_the_room(
         assert await ledger.balance(setup.store, room.account_id, ledger.wallet(fan_id)) == 80
         anonymous = await answer_of(reader, {"op": "send_prop", "id": "p3", "prop_id": tea.id})
         assert anonymous["code"] == "read_only"
+    finally:
+        await reader.close()
+        await fan.close()
+
+
+async def test_red_packets_are_grabbed_on_the_channel_and_told_to_the_room(
+    setup: Setup,
+) -> None:
+    room = await rooms.get_room(setup.store, setup.room_id)
+    now = utc_now()
+    await ledger.credit_budget(
+        setup.store,
+        account_id=room.account_id,
+        points=100,
+        reason=None,
+        reference=None,
+        idempotency_key="b",
+        now=now,
+    )
+    packet = await red_packets.drop(
+        setup.store, room, total=60, count=3, mode="equal", expires_in_s=30, now=now
+    )
+    await setup.channel.red_packet_changed(packet, "dropped")
+    reader, snapshot = await join(setup.url)
+    fan, _ = await join(setup.url, setup.tokens[0])
+    try:
+        assert [p["id"] for p in snapshot["data"]["red_packets"]] == [packet.id]
+        assert "seed" not in json.dumps(snapshot)  # the seed stays secret
+        op = {"op": "grab", "id": "g1", "red_packet_id": packet.id}
+        assert (await answer_of(fan, op))["result"] == {"amount": 20, "repeat": False}
+        again = await answer_of(fan, {**op, "id": "g2"})
+        assert again["result"] == {"amount": 20, "repeat": True}
+        await setup.channel.tell([setup.room_id])  # the round tells the grabs, batched
+        grabbed = await of_type(reader, "red_packet")
+        assert grabbed["data"]["action"] == "grabbed" and grabbed["data"]["grabbed_total"] == 20
+        # Past its expiry the sweep refunds the rest, once, and tells the room with the reveal.
+        setup.channel.now = lambda: now + timedelta(seconds=31)
+        await setup.channel.sweep_packets()
+        await setup.channel.sweep_packets()
+        finished = await of_type(reader, "red_packet")
+        assert finished["data"]["action"] == "finished"
+        assert finished["data"]["reveal"]["shares"] == [20, 20, 20]
+        assert await ledger.balance(setup.store, room.account_id, ledger.BUDGET) == 80
+        assert await ledger.audit(setup.store) == []
     finally:
         await reader.close()
         await fan.close()

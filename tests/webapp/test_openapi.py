@@ -387,6 +387,12 @@ async def test_real_answers_match_their_documented_schemas(
     pp = {**r_, "prop_id": made_p["props"][0]["id"]}
     await call("POST", sends, 200, pp, json={}, headers={**fan, "Idempotency-Key": "p1"})
     await call("GET", rm + "/supporters", 200, r_)
+    # Red packets (webapp/api_red_packets.py).
+    packet = {"total": 2, "count": 1, "mode": "equal"}
+    made_rp = await call("POST", rm + "/red-packets", 201, r_, json=packet, headers=key)
+    rp = {"red_packet_id": made_rp["id"]}
+    await call("POST", "/api/v1/red-packets/{red_packet_id}/grabs", 200, rp, headers=fan)
+    await call("GET", "/api/v1/red-packets/{red_packet_id}", 200, rp)
     await call("GET", rm + "/health", 200, r_, headers=key)
     await call("POST", rm + "/moderation", 200, r_, json={"action": "clear"}, headers=key)
     await call("GET", rm + "/moderation", 200, r_, headers=key)
