@@ -25,7 +25,7 @@ from accounts.follows import is_following
 from accounts.staff import role_of
 from accounts.tiers import member_tier
 from content.sensitive import ReviewPolicy
-from live import moderation, pins, props, red_packets, rooms, tickets
+from live import certificates, drops, moderation, pins, props, red_packets, rooms, tickets
 from store.broker import PENDING, Broker, Event
 from store.clock import rfc3339
 from store.port import DocumentStore
@@ -114,6 +114,7 @@ class Channel:
     chat_every_s: float = CHAT_EVERY_S
     _last_chat: dict[tuple[str, str], datetime] = field(default_factory=dict)
     _taps: dict[str, int] = field(default_factory=dict)  # likes not yet counted, by room
+    _signer: certificates.Signer | None = None
     # Red packets grabbed since the last round: packet id → (room id, the winners' lines).
     _grabbed: dict[str, tuple[str, list[dict[str, Any]]]] = field(default_factory=dict)
     _viewers: dict[str, int] = field(default_factory=dict)  # the last count told, by room
@@ -181,6 +182,7 @@ class Channel:
             "likes": room.likes,
             "pins": [p.event() for p in await pins.pinned(self.store, room_id)],
             "supporters": [asdict(s) for s in await props.supporters(self.store, room_id)],
+            "drops": [d.told() for d in await drops.unfinished(self.store, room_id)],
             "red_packets": [
                 red_packets.told(p, self.now())
                 for p in await red_packets.unfinished(self.store, room_id)
@@ -226,6 +228,7 @@ class Channel:
             "like": self.like,
             "send_prop": self.send_prop,
             "grab": self.grab,
+            "claim": self.claim,
         }
 
     async def chat(self, room_id: str, viewer: Viewer, op: dict[str, Any]) -> dict[str, Any]:
@@ -370,6 +373,42 @@ class Channel:
                 await self._tell_grabs(packet_id)
                 await self.red_packet_changed(got.packet, "finished")
         return {"amount": got.amount, "repeat": got.repeat}
+
+    @property
+    def signer(self) -> certificates.Signer:
+        """The deployment's key for collectible certificates (derived from its secret)."""
+        if self._signer is None:
+            self._signer = certificates.Signer.from_secret(self.secret)
+        return self._signer
+
+    async def claim(self, room_id: str, viewer: Viewer, op: dict[str, Any]) -> dict[str, Any]:
+        """A fan claims a collectible of the room: the next edition, once, with its signed
+        certificate. The room hears each claim's count (``drop`` claimed / sold_out)."""
+        if viewer.fan_id is None:
+            raise Forbidden("collectibles are for fans: sign in as a fan", code="read_only")
+        drop_id = op.get("drop_id")
+        if not isinstance(drop_id, str):
+            raise Invalid("drop_id names a collectible drop of the room", field="drop_id")
+        drop = await drops.get_drop(self.store, drop_id)
+        if drop.room_id != room_id:
+            raise NotFound("drop", drop_id, field="drop_id")
+        got = await drops.claim(
+            self.store, drop_id, fan_id=viewer.fan_id, signer=self.signer, now=self.now()
+        )
+        if not got.repeat:
+            action = "sold_out" if got.drop.claimed >= got.drop.editions else "claimed"
+            await self.drop_changed(got.drop, action)
+        return {
+            "edition": got.edition,
+            "of": got.drop.editions,
+            "certificate": got.certificate,
+            "repeat": got.repeat,
+        }
+
+    async def drop_changed(self, drop: drops.Drop, action: str) -> Event:
+        """Tell the room a collectible dropped, was claimed (the count) or sold out."""
+        data = {"action": action, **drop.told()}
+        return await self.broker.publish(topic(drop.room_id), body("drop", data, self.now()))
 
     async def red_packet_changed(self, packet: red_packets.Packet, action: str) -> Event:
         """Tell the room a packet was dropped, opened or finished (with its reveal)."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from live import moderation, pins, props, red_packets, rooms
+from live import drops, moderation, pins, props, red_packets, rooms
 from store.port import Index
 
 INDEXES: list[Index] = [
@@ -11,4 +11,5 @@ INDEXES: list[Index] = [
     *pins.INDEXES,
     *props.INDEXES,
     *red_packets.INDEXES,
+    *drops.INDEXES,
 ]

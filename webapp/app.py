@@ -42,6 +42,7 @@ from webapp import (
     api_commerce,
     api_contents,
     api_discover,
+    api_drops,
     api_editorial,
     api_live,
     api_live_doc,
@@ -88,6 +89,7 @@ ENDPOINTS: list[Endpoint] = [
     *api_channel.ENDPOINTS,
     *api_props.ENDPOINTS,
     *api_red_packets.ENDPOINTS,
+    *api_drops.ENDPOINTS,
 ]
 STATIC = Path(__file__).parent / "static"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import signal
 import socket
@@ -16,6 +17,7 @@ from starlette.types import ASGIApp
 from accounts.accounts import get_account
 from accounts.errors import DomainError, NotFound
 from content import sensitive
+from live import certificates
 from media.jobs import JobQueue, default_owner
 from media.tools import check_ffmpeg
 from media.worker import Worker
@@ -70,11 +72,35 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--account", dest="account_id", help="an account's list, not the global")
         p.add_argument("--data-dir", dest="data_dir", help="where data lives (default ./data)")
         p.add_argument("--store", help="sqlite:///FILE (default sqlite:///lifeaccount.db)")
+    verify = sub.add_parser(
+        "verify", help="check a collectible's certificate offline against a deployment's key"
+    )
+    verify.add_argument("certificate", help="the certificate (<payload>.<signature>)")
+    verify.add_argument(
+        "--key",
+        required=True,
+        help="the deployment's public key (GET /api/v1/certificates/public-key)",
+    )
     return parser
+
+
+def _verify(certificate: str, key: str) -> int:
+    """Print the claim a certificate carries (exit 0), or why it does not hold (exit 1)."""
+    try:
+        claim = certificates.verify(certificate, key)
+    except certificates.BadCertificate as exc:
+        print(f"lifeaccount: NOT VALID: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(claim, ensure_ascii=False, indent=2, sort_keys=True))
+    edition = f"edition {claim.get('edition')} of {claim.get('of')}"
+    print(f"valid: {claim.get('name')} {edition}, held by {claim.get('fan_id')}")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "verify":  # offline: no settings, no data
+        return _verify(args.certificate, args.key)
     flags: dict[str, Any] = {k: v for k, v in vars(args).items() if k != "command"}
     try:
         settings = Settings.load(flags)

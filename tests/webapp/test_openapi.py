@@ -393,6 +393,14 @@ async def test_real_answers_match_their_documented_schemas(
     rp = {"red_packet_id": made_rp["id"]}
     await call("POST", "/api/v1/red-packets/{red_packet_id}/grabs", 200, rp, headers=fan)
     await call("GET", "/api/v1/red-packets/{red_packet_id}", 200, rp)
+    # Collectible drops (webapp/api_drops.py).
+    cup = {"name": "限定杯", "editions": 5}
+    made_d = await call("POST", rm + "/drops", 201, r_, json=cup, headers=key)
+    dd = {"drop_id": made_d["id"]}
+    await call("POST", "/api/v1/drops/{drop_id}/claims", 200, dd, headers=fan)
+    await call("GET", "/api/v1/drops/{drop_id}", 200, dd, headers=fan)
+    await call("GET", "/api/v1/me/collectibles", 200, headers=fan)
+    await call("GET", "/api/v1/certificates/public-key", 200)
     await call("GET", rm + "/health", 200, r_, headers=key)
     await call("POST", rm + "/moderation", 200, r_, json={"action": "clear"}, headers=key)
     await call("GET", rm + "/moderation", 200, r_, headers=key)
