@@ -6,16 +6,19 @@ from __future__ import annotations
 from typing import Any
 
 from accounts.accounts import get_account
+from accounts.tiers import member_tier
 from live import props, rooms
 from webapp import schemas_props as s
 from webapp.api import ACCOUNT_PATH, FAN, OWNER_EDITOR, STAFF_OR_KEY, Call, Endpoint
 from webapp.api_channel import run_op
 from webapp.api_contents import speaks_for
 from webapp.api_rooms import MODERATOR_ROLES, R
+from webapp.auth import Kind
 
 
-def _prop_out(prop: props.Prop) -> s.PropOut:
+def _prop_out(prop: props.Prop, tier: int | None = None) -> s.PropOut:
     return s.PropOut(
+        locked=None if tier is None else prop.min_tier > tier,
         id=prop.id,
         name=prop.name,
         icon=prop.icon,
@@ -39,7 +42,10 @@ async def list_props(call: Call) -> s.CatalogOut:
     account_id = (await get_account(call.services.store, call.params["account_id"])).id
     staff = await speaks_for(call.services.store, call.caller, account_id, MODERATOR_ROLES)
     listed = await props.catalog(call.services.store, account_id, enabled_only=not staff)
-    return s.CatalogOut(props=[_prop_out(p) for p in listed])
+    tier = None
+    if call.caller.kind is Kind.FAN:  # the lock the page shows; the send decides again
+        tier = await member_tier(call.services.store, account_id, call.caller.id)
+    return s.CatalogOut(props=[_prop_out(p, tier) for p in listed])
 
 
 async def send_prop(call: Call) -> s.SentOut:

@@ -30,6 +30,9 @@ class PropOut(Out):
     min_tier: int
     effect: str
     enabled: bool
+    locked: bool | None = Field(
+        None, description="with a fan token: whether the fan's tier is below min_tier now"
+    )
 
 
 class CatalogOut(Out):

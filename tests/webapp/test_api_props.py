@@ -79,6 +79,7 @@ async def test_the_catalog_is_set_kept_by_id_and_shown_to_fans(
     ]
     public = (await client.get(url)).json()["props"]
     assert [p["name"] for p in public] == ["奶茶"]  # fans see what is enabled
+    assert public[0]["locked"] is None  # no fan, no lock to tell
     for body, field in [
         ({"props": [{"name": "x", "price": 0}]}, "props.0.price"),
         ({"props": [{"name": "", "price": 1}]}, "props.0.name"),
@@ -125,6 +126,9 @@ async def test_a_send_is_paid_once_per_key_and_gated_by_the_tier_the_server_read
     forged = await send(rocket, "s3", tier=2)
     assert (forged.status_code, forged.json().get("field")) == (422, "tier")
     assert await ledger.book_sums(store, brand.account_id) == before
+    catalog_url = f"/api/v1/accounts/{brand.account_id}/props"
+    listed = (await client.get(catalog_url, headers=as_fan)).json()["props"]
+    assert [p["locked"] for p in listed] == [False, False, True]  # the page's lock
     # The brand raises the fan to tier 2: the next send goes through; lowered, it is refused.
     member = f"/api/v1/accounts/{brand.account_id}/members/{fan['fan_id']}"
     assert (

@@ -130,3 +130,38 @@ if (pinForm) {
     if (await call("POST", "/pins", { kind: "announcement", text: input.value })) input.value = "";
   });
 }
+
+// The economy: drop a red packet or a collectible from the budget, see the supporter board.
+async function showBoard() {
+  const board = await call("GET", "/supporters");
+  if (!board) return;
+  document.getElementById("board-points").textContent = String(board.points);
+  document.getElementById("board-fans").textContent = String(board.fans);
+  document.getElementById("board-top").textContent = board.items
+    .slice(0, 3)
+    .map((s, i) => `${i + 1}. ${s.name} ${s.points}`)
+    .join(" · ");
+}
+
+function numbers(form, names) {
+  return Object.fromEntries(names.map((name) => [name, Number(form.elements[name].value)]));
+}
+
+const packetForm = document.getElementById("packet-form");
+if (packetForm) {
+  packetForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const body = { ...numbers(packetForm, ["total", "count", "min_tier", "opens_in_s"]), mode: packetForm.elements.mode.value };
+    const made = await call("POST", "/red-packets", body);
+    if (made) tell(`Red packet dropped: ${made.total} points in ${made.count} shares, commitment ${made.commitment.slice(0, 12)}…`);
+  });
+  const dropForm = document.getElementById("drop-form");
+  dropForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const body = { name: dropForm.elements.name.value, ...numbers(dropForm, ["editions", "min_tier"]) };
+    const made = await call("POST", "/drops", body);
+    if (made) tell(`Collectible dropped: ${made.name}, ${made.editions} editions.`);
+  });
+  channel.addEventListener("prop", () => showBoard());
+  showBoard();
+}
