@@ -29,7 +29,9 @@ from store.ids import new_id
 from store.port import Doc, DocumentStore, DuplicateKeyError, Index
 
 PACKETS = "red_packets"
+SHARES = "red_packet_shares"  # the split, CHUNK shares a document: a grab reads one
 GRABS = "red_packet_grabs"
+CHUNK = 100
 MAX_COUNT = 10_000
 MAX_TOTAL = 100_000_000
 INDEXES = [
@@ -69,11 +71,11 @@ class Packet:
     finished_at: str | None
     refunded: int | None
     seed_hex: str  # secret until finished
-    shares: tuple[int, ...]  # secret until finished
     created_at: str
+    shares: tuple[int, ...] = ()  # secret until finished; read for finished packets only
 
     @classmethod
-    def from_doc(cls, doc: Doc) -> Packet:
+    def from_doc(cls, doc: Doc, shares: tuple[int, ...] = ()) -> Packet:
         return cls(
             id=doc["id"],
             room_id=doc["room_id"],
@@ -91,8 +93,8 @@ class Packet:
             finished_at=doc.get("finished_at"),
             refunded=doc.get("refunded"),
             seed_hex=doc["seed_hex"],
-            shares=tuple(doc["shares"]),
             created_at=doc["created_at"],
+            shares=shares,
         )
 
     def state(self, now: datetime) -> PacketState:
@@ -156,7 +158,6 @@ async def drop(
         "generator": split.GENERATORS[mode],
         "min_tier": min_tier,
         "seed_hex": seed.hex(),
-        "shares": shares,
         "commitment": split.commitment(seed.hex(), shares),
         "opens_at": rfc3339(opens),
         "expires_at": rfc3339(opens + timedelta(seconds=expires_in_s)),
@@ -181,14 +182,28 @@ async def drop(
             now=now,
         )
         await store.collection(PACKETS).insert(doc)
+        for start in range(0, count, CHUNK):
+            await store.collection(SHARES).insert(
+                {"id": f"{doc['id']}/{start // CHUNK}", "shares": shares[start : start + CHUNK]}
+            )
     return Packet.from_doc(doc)
 
 
 async def get_packet(store: DocumentStore, packet_id: str) -> Packet:
+    """The packet; a finished one with its shares (for the reveal)."""
     doc = await store.collection(PACKETS).get(packet_id)
     if doc is None:
         raise NotFound("red_packet", packet_id)
-    return Packet.from_doc(doc)
+    if doc.get("finished_at") is None:
+        return Packet.from_doc(doc)
+    chunks = await store.collection(SHARES).find({"id": {"$in": _chunk_ids(doc)}})
+    by_id = {c["id"]: c["shares"] for c in chunks}
+    shares = tuple(s for cid in _chunk_ids(doc) for s in by_id[cid])
+    return Packet.from_doc(doc, shares)
+
+
+def _chunk_ids(doc: Doc) -> list[str]:
+    return [f"{doc['id']}/{k}" for k in range((doc["count"] + CHUNK - 1) // CHUNK)]
 
 
 async def grab_of(store: DocumentStore, packet_id: str, fan_id: str) -> Doc | None:
@@ -228,7 +243,9 @@ async def grab(store: DocumentStore, packet_id: str, *, fan_id: str, now: dateti
             if taken is None:
                 raise Conflict("every share of the red packet is taken", code="red_packet_empty")
             n = taken["grabbed_count"] - 1
-            amount = int(taken["shares"][n])
+            chunk = await store.collection(SHARES).get(f"{packet_id}/{n // CHUNK}")
+            assert chunk is not None
+            amount = int(chunk["shares"][n % CHUNK])
             await store.collection(GRABS).insert(
                 {
                     "id": f"{packet_id}/{fan_id}",
@@ -264,6 +281,8 @@ async def grab(store: DocumentStore, packet_id: str, *, fan_id: str, now: dateti
         mine = await grab_of(store, packet_id, fan_id)
         assert mine is not None
         return Grab(packet, fan_id, mine["n"], mine["amount"], repeat=True)
+    if done.get("finished_at") is not None:  # the last share: read it back with the reveal
+        return Grab(await get_packet(store, packet_id), fan_id, n, amount, repeat=False)
     return Grab(Packet.from_doc(done), fan_id, n, amount, repeat=False)
 
 
@@ -297,7 +316,7 @@ async def expire(store: DocumentStore, packet_id: str, *, now: datetime) -> Pack
                 idempotency_key=f"packet-refund:{packet_id}",
                 now=now,
             )
-    return Packet.from_doc(done)
+    return await get_packet(store, packet_id)
 
 
 def told(packet: Packet, now: datetime) -> dict[str, Any]:
