@@ -198,6 +198,35 @@ async def test_racing_claims_never_overshoot(
     assert refusals <= {"coupon_limit_reached", "coupon_out_of_stock"}
 
 
+async def test_a_200_stock_coupon_goes_once_each_to_200_of_600_racing_fans(
+    threaded_store: SQLiteStore,
+) -> None:
+    """Issue 7's exactly-once proof for coupons: 600 fans (a third of them twice, one with
+    its retry key) race for 200, one each."""
+    store = threaded_store
+    account = await create_account(store, name="Tea House", handle="tea-house", now=NOW)
+    coupon = await make_coupon(store, account, stock=200, per_fan_limit=1)
+    fans = [f"fan_{i:03d}" for i in range(600)]
+    attempts = [(f, None) for f in fans] + [(f, f"k-{f}") for f in fans[::3]]
+    attempts += [(f, f"k-{f}") for f in fans[::3]]  # the same key again, racing
+
+    async def attempt(fan: str, key: str | None) -> tuple[str, str]:
+        try:
+            result = await claim(store, coupon.id, fan_id=fan, idempotency_key=key, now=NOW)
+        except Conflict as exc:
+            return fan, exc.code
+        return fan, "repeat" if result.repeat else "claimed"
+
+    outcomes = await asyncio.gather(*(attempt(f, k) for f, k in attempts))
+    winners = Counter(fan for fan, what in outcomes if what == "claimed")
+    assert sum(winners.values()) == 200 and max(winners.values()) == 1
+    after = await get_coupon(store, coupon.id)
+    assert (after.stock, after.claimed) == (0, 200)
+    assert await store.collection(coupons.CLAIMS).count({"coupon_id": coupon.id}) == 200
+    refusals = {what for _, what in outcomes} - {"claimed", "repeat"}
+    assert refusals <= {"coupon_limit_reached", "coupon_out_of_stock"}
+
+
 async def test_a_fans_claims_are_listed_newest_first(
     store: SQLiteStore, account: Account, other_account: Account
 ) -> None:
