@@ -26,6 +26,7 @@ from content.contents import account_feed, get_public_content
 from content.conversions import content_stats
 from content.images import images_of
 from content.links import ServiceLink
+from live import red_packets
 from live.rooms import State, account_rooms, create_room, get_room
 from store.clock import parse_rfc3339
 from store.port import InvalidCursorError
@@ -420,6 +421,18 @@ async def host_page(request: Request) -> Response:
     )
 
 
+async def red_packet_page(request: Request) -> Response:
+    """A red packet's check: the browser recomputes the split and the commitment from the
+    reveal and checks every grab (``static/verify-packet.js``), trusting nothing the server
+    says but the numbers it published."""
+    services = _services(request)
+    try:
+        packet = await red_packets.get_packet(services.store, request.path_params["red_packet_id"])
+    except NotFound:
+        return render(request, "not_found.html", 404, what="such red packet")
+    return render(request, "red_packet.html", packet=packet)
+
+
 async def room_page(request: Request) -> Response:
     """A room's public page: a countdown while scheduled, the player while live, the replay
     link once ended (when the replay is published); OpenGraph for link previews."""
@@ -512,6 +525,7 @@ def routes() -> list[Route]:
         Route("/@{handle}", account_page, methods=["GET"]),
         Route("/c/{content_id}", content_page, methods=["GET"]),
         Route("/r/{room_id}", room_page, methods=["GET"]),
+        Route("/red-packets/{red_packet_id}", red_packet_page, methods=["GET"]),
         Route("/console/rooms/{room_id}/host", host_page, methods=["GET"]),
         Route("/console/upload", upload_page, methods=["GET"]),
     ]

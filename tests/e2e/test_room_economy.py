@@ -5,7 +5,7 @@ from the viewer page — each through the room channel."""
 from __future__ import annotations
 
 import httpx
-from playwright.sync_api import BrowserContext, Page, expect
+from playwright.sync_api import BrowserContext, Page, Route, expect
 
 from tests.e2e.live_support import create_room
 from tests.e2e.support import mint_fan, screenshot, sign_up_api
@@ -72,3 +72,52 @@ def test_a_fan_sends_a_prop_grabs_a_red_packet_and_claims_a_collectible(
     guest.close()
     wallets = api.get("/api/v1/me/wallets", headers={"Authorization": f"Bearer {fan['token']}"})
     assert wallets.is_success
+
+
+def test_the_browser_checks_a_finished_red_packet_and_catches_a_tampered_one(
+    api: httpx.Client, page: Page
+) -> None:
+    owner = sign_up_api(api)
+    key = owner.key_headers
+    room = create_room(api, owner)
+    assert api.post(f"/api/v1/rooms/{room['id']}/start", headers=key).is_success
+    account = f"/api/v1/accounts/{owner.account_id}"
+    budget = {"points": 500, "reason": "packets"}
+    assert api.post(
+        f"{account}/budget/credits", json=budget, headers={**key, "Idempotency-Key": "b1"}
+    ).is_success
+    made = api.post(
+        f"/api/v1/rooms/{room['id']}/red-packets",
+        json={"total": 97, "count": 5, "mode": "random"},
+        headers=key,
+    ).json()
+    check = f"/red-packets/{made['id']}"
+    page.goto(check)
+    expect(page.locator("#packet-check")).to_have_attribute("data-verdict", "pending")
+    for n in range(5):
+        fan = mint_fan(api, owner.account_id, owner.api_key, f"rp-{n}")
+        grabbed = api.post(
+            f"/api/v1/red-packets/{made['id']}/grabs",
+            headers={"Authorization": f"Bearer {fan['token']}"},
+        )
+        assert grabbed.status_code == 200
+    page.goto(check)
+    expect(page.locator("#packet-check")).to_have_attribute(
+        "data-verdict", "valid", timeout=TIMEOUT_MS
+    )
+    expect(page.locator("#checks li.notice")).to_have_count(4)
+    screenshot(page, "red-packet-check")
+
+    # The same page, fed a reveal with a point moved between two shares: the browser says so.
+    def tampered(route: Route) -> None:
+        body = route.fetch().json()
+        shares = body["reveal"]["shares"]
+        shares[0] += 1  # the sum stays; the split and the commitment no longer match
+        shares[-1] -= 1
+        route.fulfill(json=body)
+
+    page.route(f"**/api/v1/red-packets/{made['id']}", tampered)
+    page.goto(check)
+    expect(page.locator("#packet-check")).to_have_attribute(
+        "data-verdict", "invalid", timeout=TIMEOUT_MS
+    )

@@ -104,3 +104,6 @@ async def test_drops_are_the_hosts_and_grabs_the_fans(
     assert (early.status_code, early.json()["code"]) == (409, "red_packet_not_open")
     assert (await client.post(f"{url}/grabs", headers=brand.key_headers)).status_code == 403
     assert (await client.get("/api/v1/red-packets/rpk_0000000000nothing")).status_code == 404
+    page = await client.get(f"/red-packets/{counting.json()['id']}")  # the browser's check
+    assert page.status_code == 200 and 'data-verdict="checking"' in page.text
+    assert (await client.get("/red-packets/rpk_0000000000nothing")).status_code == 404

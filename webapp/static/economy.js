@@ -93,7 +93,7 @@ export function mountEconomy(root, channel, { accountId, fanToken = null }) {
     });
     card.append(head, status, " ", grab);
     if (packet.reveal) {
-      const check = el("a", { href: `/api/v1/red-packets/${packet.id}`, target: "_blank", rel: "noopener" }, "check the split");
+      const check = el("a", { href: `/red-packets/${packet.id}`, target: "_blank", rel: "noopener" }, "check the split");
       card.append(" ", check);
     }
     return card;
