@@ -4,7 +4,7 @@ Ed25519 key, checked offline by ``lifeaccount verify`` or any Ed25519 library.
 A certificate reads ``<payload>.<signature>``, both base64url without padding: the payload is
 the claim as compact JSON (keys sorted), the signature Ed25519 over the payload's bytes as
 sent. The deployment's key is derived from its secret (so it survives restarts and needs no
-file of its own); its public half is served at ``GET /api/v1/drops/public-key``.
+file of its own); its public half is served at ``GET /api/v1/certificates/public-key``.
 """
 
 from __future__ import annotations

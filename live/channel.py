@@ -19,15 +19,15 @@ import orjson
 
 from accounts.accounts import get_account
 from accounts.apikeys import get_key
-from accounts.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
-from accounts.fans import get_fan, verify_token
+from accounts.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, Unauthorized
+from accounts.fans import FAN_TOKENS, get_fan, verify_token
 from accounts.follows import is_following
 from accounts.staff import role_of
 from accounts.tiers import member_tier
 from content.sensitive import ReviewPolicy
 from live import certificates, drops, moderation, pins, props, red_packets, rooms, tickets
 from store.broker import PENDING, Broker, Event
-from store.clock import rfc3339
+from store.clock import parse_rfc3339, rfc3339
 from store.port import DocumentStore
 
 MAX_CHAT = 200  # characters of one chat message
@@ -95,6 +95,7 @@ class Viewer:
     name: str = ""
     staff: str | None = None
     role: str | None = None
+    token_id: str | None = None  # the fan token a connection said hello with
 
     @property
     def anonymous(self) -> bool:
@@ -130,11 +131,28 @@ class Channel:
             ticket = tickets.read(self.secret, token, room_id=room_id, now=self.now())
             return await self.staff(ticket.speaker, room_id)
         ident = await verify_token(self.store, self.secret, token, now=self.now())
-        return await self.fan(ident.fan_id)
+        return await self.fan(ident.fan_id, ident.token_id)
 
-    async def fan(self, fan_id: str) -> Viewer:
+    async def fan(self, fan_id: str, token_id: str | None = None) -> Viewer:
         fan = await get_fan(self.store, fan_id)
-        return Viewer(fan_id=fan.id, name=fan.name)
+        return Viewer(fan_id=fan.id, name=fan.name, token_id=token_id)
+
+    async def still(self, room_id: str, viewer: Viewer) -> None:
+        """Whoever a connection said hello as must still be so at each op: a fan token
+        revoked or expired since, a role taken away, a key revoked — refused from then on."""
+        if viewer.token_id is not None:
+            doc = await self.store.collection(FAN_TOKENS).get(viewer.token_id)
+            if doc is None or doc.get("revoked_at"):
+                raise Unauthorized("the fan token was revoked", code="token_revoked")
+            if parse_rfc3339(doc["expires_at"]) <= self.now():
+                raise Unauthorized(
+                    "the fan token has expired; ask the brand's backend for a new one",
+                    code="token_expired",
+                )
+        if viewer.staff is not None:
+            room = await rooms.get_room(self.store, room_id)
+            if await self.speaks(viewer.staff, room.account_id) is None:
+                raise Forbidden("you do not work this room's account", code="role_required")
 
     async def staff(self, speaker: str, room_id: str) -> Viewer:
         """``speaker`` (a staff id, or ``key:<id>``) in ``room_id``: under the account's name,
@@ -198,7 +216,8 @@ class Channel:
         unique per fan and room): a retry — on the same connection, another one, another
         process, or the op's HTTP twin with the id as its Idempotency-Key — gets the first
         run's result and has no effect. An op that failed had none, so its retry runs again.
-        Raises the op's DomainError, or ``unknown_op`` / ``op_in_progress``."""
+        Raises the op's DomainError, or ``unknown_op`` / ``op_in_progress``, or
+        ``idempotency_key_reused`` for an id that already ran another op."""
         name = op.get("op")
         handler = self._ops().get(name) if isinstance(name, str) else None
         if handler is None:
@@ -207,19 +226,27 @@ class Channel:
         who = viewer.fan_id or viewer.staff
         if who is None:  # anonymous: every op is refused, and nothing to remember
             return await handler(room_id, viewer, op)
+        await self.still(room_id, viewer)
         key = f"{room_id}:{who}:{op_id}"
         kept = await self.broker.claim(key)
         if kept == PENDING:
             raise Conflict("this op is still running; ask again in a moment", code="op_in_progress")
         if kept is not None:
-            result: dict[str, Any] = orjson.loads(kept)
+            first = orjson.loads(kept)
+            if first["op"] != name:
+                raise Invalid(
+                    f"this id already ran a {first['op']} op; give each op its own id",
+                    code="idempotency_key_reused",
+                    field="id",
+                )
+            result: dict[str, Any] = first["result"]
             return result
         try:
             result = await handler(room_id, viewer, {**op, "id": op_id})
         except BaseException:
             await self.broker.settle(key, None)
             raise
-        await self.broker.settle(key, orjson.dumps(result))
+        await self.broker.settle(key, orjson.dumps({"op": name, "result": result}))
         return result
 
     def _ops(self) -> dict[str, Op]:
@@ -505,7 +532,8 @@ class Channel:
         now = self.now()
         for packet_id in list(self._grabbed):
             await self._tell_grabs(packet_id)
-        for room_id in room_ids:
+        # Rooms with viewers here, and rooms liked over HTTP with none (the twin's taps).
+        for room_id in dict.fromkeys([*room_ids, *self._taps]):
             taps = self._taps.pop(room_id, 0)
             if taps:
                 try:

@@ -22,7 +22,7 @@ from websockets.exceptions import ConnectionClosed
 from accounts import ledger
 from accounts import schema as accounts_schema
 from accounts.accounts import Tier, create_account, update_profile
-from accounts.fans import mint_token, upsert_fan
+from accounts.fans import mint_token, revoke_token, upsert_fan
 from accounts.follows import follow
 from accounts.staff import ROLES, Role, create_staff, grant_role
 from accounts.tiers import set_ladder, set_member_tier
@@ -664,3 +664,34 @@ async def test_red_packets_are_grabbed_on_the_channel_and_told_to_the_room(
     finally:
         await reader.close()
         await fan.close()
+
+
+async def test_authority_is_checked_at_every_op_not_only_at_hello(setup: Setup) -> None:
+    room = await rooms.get_room(setup.store, setup.room_id)
+    now = utc_now()
+    fan, _ = await join(setup.url, setup.tokens[0])
+    host = await create_staff(setup.store, email="h3@tea.example", password_hash="x", now=now)
+    await grant_role(
+        setup.store, account_id=room.account_id, staff_id=host.id, role=Role.HOST, now=now
+    )
+    ticket = tickets.mint(SECRET, tickets.Ticket(host.id, "host", room.id), now=now)[0]
+    staff, _ = await join(setup.url, ticket)
+    try:
+        assert (await chat(fan, "a1", "hi"))["type"] == "ack"
+        assert (await chat(staff, "s1", "hi"))["type"] == "ack"
+        # One id, one op: reusing it for another op is said, never answered with the first.
+        reused = await answer_of(fan, {"op": "like", "id": "a1", "count": 1})
+        assert (reused["code"], reused["field"]) == ("idempotency_key_reused", "id")
+        # The brand revokes the fan's token, the owner takes the host's role away: the open
+        # connections are refused from their next op on.
+        viewer = await setup.channel.viewer(setup.tokens[0], setup.room_id)
+        assert viewer.token_id is not None
+        await revoke_token(
+            setup.store, account_id=room.account_id, token_id=viewer.token_id, now=now
+        )
+        assert (await chat(fan, "a2", "still here?"))["code"] == "token_revoked"
+        await setup.store.collection(ROLES).delete_one({"staff_id": host.id})
+        assert (await chat(staff, "s2", "still here?"))["code"] == "role_required"
+    finally:
+        await fan.close()
+        await staff.close()

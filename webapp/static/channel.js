@@ -11,6 +11,7 @@ const CLOSE_HELLO = 4001;
 const CLOSE_ROOM = 4004;
 const CLOSE_SLOW = 4008;
 const BACKOFF_MS = [250, 500, 1000, 2000, 5000, 10000];
+const HELLO = "hello"; // the hello's id: its ack opens the connection
 
 export class RoomChannel extends EventTarget {
   constructor(url, { token = async () => null } = {}) {
@@ -69,7 +70,7 @@ export class RoomChannel extends EventTarget {
     this.ws = ws;
     this.anonymous = !token;
     ws.addEventListener("open", () => {
-      ws.send(JSON.stringify(token ? { op: "hello", token } : { op: "hello" }));
+      ws.send(JSON.stringify(token ? { op: "hello", id: HELLO, token } : { op: "hello", id: HELLO }));
     });
     ws.addEventListener("message", (event) => this._receive(ws, event.data));
     ws.addEventListener("close", (event) => this._closed(ws, event));
@@ -83,8 +84,14 @@ export class RoomChannel extends EventTarget {
       return;
     }
     if (message.type === "ack" || message.type === "error") {
-      if (message.id === null && message.type === "error" && !this.ready) {
-        this._refused = message; // the hello's: the close follows
+      if (message.id === HELLO || (message.id === null && !this.ready)) {
+        // The hello's answer: its ack opens the connection (a resume with nothing missed
+        // sends nothing else); its error is followed by the close.
+        if (message.type === "ack") {
+          if (!this.ready) this._opened(ws);
+        } else {
+          this._refused = message;
+        }
         return;
       }
       const waiting = this.pending.get(message.id);

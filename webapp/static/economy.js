@@ -154,6 +154,7 @@ export function mountEconomy(root, channel, { accountId, fanToken = null }) {
     const data = detail.data;
     const known = shownPackets.get(data.id) || {};
     if (data.action === "grabbed") {
+      if (!shownPackets.has(data.id)) return; // finished before this page knew it
       shownPackets.set(data.id, { ...known, grabbed_count: data.grabbed_count, grabbed_total: data.grabbed_total });
     } else {
       const { action, ...packet } = data;
