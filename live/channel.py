@@ -24,6 +24,7 @@ from accounts.fans import FAN_TOKENS, get_fan, verify_token
 from accounts.follows import is_following
 from accounts.staff import role_of
 from accounts.tiers import member_tier
+from content import coupons
 from content.sensitive import ReviewPolicy
 from live import certificates, drops, moderation, pins, props, red_packets, rooms, tickets
 from store.broker import PENDING, Broker, Event
@@ -413,6 +414,8 @@ class Channel:
         certificate. The room hears each claim's count (``drop`` claimed / sold_out)."""
         if viewer.fan_id is None:
             raise Forbidden("collectibles are for fans: sign in as a fan", code="read_only")
+        if "coupon_id" in op:
+            return await self._claim_coupon(room_id, viewer.fan_id, op)
         drop_id = op.get("drop_id")
         if not isinstance(drop_id, str):
             raise Invalid("drop_id names a collectible drop of the room", field="drop_id")
@@ -429,6 +432,29 @@ class Channel:
             "edition": got.edition,
             "of": got.drop.editions,
             "certificate": got.certificate,
+            "repeat": got.repeat,
+        }
+
+    async def _claim_coupon(self, room_id: str, fan_id: str, op: dict[str, Any]) -> dict[str, Any]:
+        """A coupon of the room's account claimed in the room: the same claim as
+        ``POST /api/v1/coupons/{id}/claims`` (stock and per-fan limit kept exactly), the op id
+        its idempotency key."""
+        coupon_id = op.get("coupon_id")
+        if not isinstance(coupon_id, str):
+            raise Invalid("coupon_id names a coupon of the room's account", field="coupon_id")
+        room = await rooms.get_room(self.store, room_id)
+        coupon = await coupons.get_coupon(self.store, coupon_id)
+        if coupon.account_id != room.account_id:
+            raise NotFound("coupon", coupon_id, field="coupon_id")
+        key = f"room:{op['id']}"[: coupons.MAX_KEY]
+        got = await coupons.claim(
+            self.store, coupon_id, fan_id=fan_id, idempotency_key=key, now=self.now()
+        )
+        return {
+            "coupon_id": coupon_id,
+            "claim_id": got.claim.id,
+            "number": got.claim.number,
+            "stock": got.stock,
             "repeat": got.repeat,
         }
 

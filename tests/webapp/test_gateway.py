@@ -27,6 +27,7 @@ from accounts.follows import follow
 from accounts.staff import ROLES, Role, create_staff, grant_role
 from accounts.tiers import set_ladder, set_member_tier
 from content import schema as content_schema
+from content.coupons import create_coupon
 from content.sensitive import ReviewPolicy, add_words
 from live import moderation, props, red_packets, rooms, tickets
 from live import schema as live_schema
@@ -695,3 +696,38 @@ async def test_authority_is_checked_at_every_op_not_only_at_hello(setup: Setup) 
     finally:
         await fan.close()
         await staff.close()
+
+
+async def test_a_coupon_is_claimed_in_the_room_once_per_op_and_within_stock(
+    setup: Setup,
+) -> None:
+    room = await rooms.get_room(setup.store, setup.room_id)
+    now = utc_now()
+    window = {"valid_from": now - timedelta(hours=1), "valid_until": now + timedelta(days=1)}
+    coupon = await create_coupon(
+        setup.store,
+        room.account_id,
+        title="满100减20",
+        stock=1,
+        per_fan_limit=1,
+        **window,
+        now=now,
+    )
+    fan, _ = await join(setup.url, setup.tokens[0])
+    other, _ = await join(setup.url, setup.tokens[1])
+    try:
+        op = {"op": "claim", "id": "c1", "coupon_id": coupon.id}
+        first = await answer_of(fan, op)
+        assert first["result"]["stock"] == 0 and first["result"]["repeat"] is False
+        assert await answer_of(fan, op) == first  # the retry: the same claim
+        gone = await answer_of(other, {**op, "id": "c2"})
+        assert gone["code"] == "coupon_out_of_stock"
+        stranger = await create_account(setup.store, name="Other", handle="other-gw", now=now)
+        theirs = await create_coupon(
+            setup.store, stranger.id, title="别家", stock=5, per_fan_limit=1, **window, now=now
+        )
+        wrong = await answer_of(fan, {**op, "id": "c3", "coupon_id": theirs.id})
+        assert (wrong["code"], wrong["field"]) == ("coupon_not_found", "coupon_id")
+    finally:
+        await fan.close()
+        await other.close()
