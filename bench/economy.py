@@ -95,7 +95,7 @@ async def grabs_domain(opts: Options, folder: Path) -> dict[str, Any]:
     began = time.perf_counter()
     await asyncio.gather(*(grab(f) for f in attempts))
     seconds = time.perf_counter() - began
-    done = await red_packets.get_packet(store, packet.id)
+    done = await red_packets.get_packet(store, packet.id, with_shares=True)
     taken = await red_packets.grabs(store, packet.id)
     reveal = done.reveal()
     assert reveal is not None, "the packet did not finish"

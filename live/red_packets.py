@@ -105,9 +105,11 @@ class Packet:
         return PacketState.OPEN
 
     def reveal(self) -> dict[str, Any] | None:
-        """The seed and the shares, once the packet finished; None before."""
+        """The seed and the shares, once the packet finished; None before. The packet must
+        have been read ``with_shares``."""
         if self.finished_at is None:
             return None
+        assert len(self.shares) == self.count, "read the packet with_shares for its reveal"
         return {"seed": self.seed_hex, "shares": list(self.shares)}
 
 
@@ -189,12 +191,12 @@ async def drop(
     return Packet.from_doc(doc)
 
 
-async def get_packet(store: DocumentStore, packet_id: str) -> Packet:
-    """The packet; a finished one with its shares (for the reveal)."""
+async def get_packet(store: DocumentStore, packet_id: str, *, with_shares: bool = False) -> Packet:
+    """The packet; ``with_shares``, a finished one carries its shares (for the reveal)."""
     doc = await store.collection(PACKETS).get(packet_id)
     if doc is None:
         raise NotFound("red_packet", packet_id)
-    if doc.get("finished_at") is None:
+    if not with_shares or doc.get("finished_at") is None:
         return Packet.from_doc(doc)
     chunks = await store.collection(SHARES).find({"id": {"$in": _chunk_ids(doc)}})
     by_id = {c["id"]: c["shares"] for c in chunks}
@@ -282,7 +284,8 @@ async def grab(store: DocumentStore, packet_id: str, *, fan_id: str, now: dateti
         assert mine is not None
         return Grab(packet, fan_id, mine["n"], mine["amount"], repeat=True)
     if done.get("finished_at") is not None:  # the last share: read it back with the reveal
-        return Grab(await get_packet(store, packet_id), fan_id, n, amount, repeat=False)
+        done_packet = await get_packet(store, packet_id, with_shares=True)
+        return Grab(done_packet, fan_id, n, amount, repeat=False)
     return Grab(Packet.from_doc(done), fan_id, n, amount, repeat=False)
 
 
@@ -316,7 +319,7 @@ async def expire(store: DocumentStore, packet_id: str, *, now: datetime) -> Pack
                 idempotency_key=f"packet-refund:{packet_id}",
                 now=now,
             )
-    return await get_packet(store, packet_id)
+    return await get_packet(store, packet_id, with_shares=True)
 
 
 def told(packet: Packet, now: datetime) -> dict[str, Any]:
@@ -350,7 +353,8 @@ async def opening(store: DocumentStore, *, now: datetime) -> list[Packet]:
     told here, so one process tells it."""
     found = []
     docs = await store.collection(PACKETS).find(
-        {"opened_told": False, "opens_at": {"$lte": rfc3339(now)}}, limit=100
+        {"opened_told": False, "finished_at": None, "opens_at": {"$lte": rfc3339(now)}},
+        limit=100,
     )
     for doc in docs:
         marked = await store.collection(PACKETS).update_one(

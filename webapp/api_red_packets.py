@@ -47,7 +47,7 @@ async def drop_red_packet(call: Call) -> s.RedPacketOut:
 
 async def read_red_packet(call: Call) -> s.RedPacketOut:
     store = call.services.store
-    packet = await red_packets.get_packet(store, call.params["red_packet_id"])
+    packet = await red_packets.get_packet(store, call.params["red_packet_id"], with_shares=True)
     mine = None
     if call.caller.kind is Kind.FAN:
         grabbed = await red_packets.grab_of(store, packet.id, call.caller.id)

@@ -119,7 +119,7 @@ async def test_a_thousand_shares_for_three_thousand_fans_go_once_each(
     for fan, amount, _ in results:
         if amount is not None:
             assert won.setdefault(fan, amount) == amount  # a fan's every answer agrees
-    finished = await red_packets.get_packet(store, packet.id)
+    finished = await red_packets.get_packet(store, packet.id, with_shares=True)
     assert len(won) == 1_000 and sum(won.values()) == 5_000 and min(won.values()) >= 1
     assert finished.finished_at is not None and finished.grabbed_total == 5_000
     reveal = finished.reveal()
