@@ -26,8 +26,9 @@ import httpx
 from websockets.asyncio.client import ClientConnection, connect
 
 from bench.economy import Options, grabs_domain
+from bench.httpload import connect as http_connect
 from bench.report import machine, machine_line
-from bench.servers import FAST_HASHING, ServerProcess, child_env, lifeaccount_command
+from bench.servers import FAST_HASHING, HOST, ServerProcess, child_env, lifeaccount_command
 from live import split
 
 RESULTS = Path(__file__).parent / "results"
@@ -159,25 +160,33 @@ async def over_channel(base: str, setup: dict[str, Any], shares: int) -> dict[st
 
 
 async def over_http(base: str, setup: dict[str, Any], shares: int) -> dict[str, Any]:
-    """Every fan POSTs its grab, 100 requests in flight on keep-alive connections."""
+    """Every fan POSTs its grab: 100 keep-alive connections of the raw client of
+    ``bench.httpload`` (httpx's pool itself slows down past a few dozen connections), one
+    request in flight on each."""
     packet = await _drop(base, setup, shares)
     path = f"/api/v1/red-packets/{packet['id']}/grabs"
+    port = int(base.rsplit(":", 1)[1])
     answers = {"won": 0, "refused": 0}
     latencies: list[float] = []
-    limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
-    async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as client:
-        gate = asyncio.Semaphore(100)
+    conns = [await http_connect(HOST, port) for _ in range(100)]
+    tokens: list[str] = setup["tokens"]
 
-        async def grab(token: str) -> None:
-            async with gate:
-                sent = time.perf_counter()
-                r = await client.post(path, headers={"Authorization": f"Bearer {token}"})
-                latencies.append(time.perf_counter() - sent)
-                answers["won" if r.status_code == 200 else "refused"] += 1
+    async def client(slot: int) -> None:
+        for token in tokens[slot :: len(conns)]:
+            raw = (
+                f"POST {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\n"
+                f"Authorization: Bearer {token}\r\nContent-Length: 0\r\n\r\n"
+            ).encode()
+            sent = time.perf_counter()
+            status, _ = await conns[slot].request(raw)
+            latencies.append(time.perf_counter() - sent)
+            answers["won" if status == 200 else "refused"] += 1
 
-        started = time.perf_counter()
-        await asyncio.gather(*(grab(t) for t in setup["tokens"]))
-        ended = time.perf_counter()
+    started = time.perf_counter()
+    await asyncio.gather(*(client(n) for n in range(len(conns))))
+    ended = time.perf_counter()
+    for conn in conns:
+        conn.close()
     return {
         **_rates(started, ended, latencies, answers["won"], len(setup["tokens"])),
         "answers": answers,
