@@ -118,6 +118,12 @@ def _claim(drop: Drop, doc: Doc, repeat: bool) -> Claim:
     return Claim(drop, doc["fan_id"], doc["edition"], doc["certificate"], doc["at"], repeat)
 
 
+async def claim_of(store: DocumentStore, drop: Drop, fan_id: str) -> Claim | None:
+    """The fan's edition of ``drop``, if it claimed one."""
+    doc = await store.collection(CLAIMS).find_one({"drop_id": drop.id, "fan_id": fan_id})
+    return None if doc is None else _claim(drop, doc, repeat=True)
+
+
 async def claim(
     store: DocumentStore, drop_id: str, *, fan_id: str, signer: Signer, now: datetime
 ) -> Claim:
@@ -125,9 +131,9 @@ async def claim(
     gets the same edition with ``repeat``. 409 ``sold_out`` when every edition is taken."""
     drop = await get_drop(store, drop_id)
     claims = store.collection(CLAIMS)
-    mine = await claims.find_one({"drop_id": drop_id, "fan_id": fan_id})
+    mine = await claim_of(store, drop, fan_id)
     if mine is not None:
-        return _claim(drop, mine, repeat=True)
+        return mine
     if drop.claimed >= drop.editions:
         raise Conflict("every edition is taken", code="sold_out")
     if await member_tier(store, drop.account_id, fan_id) < drop.min_tier:
@@ -167,9 +173,9 @@ async def claim(
             await claims.insert(doc)
     except DuplicateKeyError:
         # The same fan's other claim won the race; this transaction took nothing.
-        mine = await claims.find_one({"drop_id": drop_id, "fan_id": fan_id})
-        assert mine is not None
-        return _claim(drop, mine, repeat=True)
+        won = await claim_of(store, drop, fan_id)
+        assert won is not None
+        return won
     return _claim(Drop.from_doc(taken), doc, repeat=False)
 
 
@@ -181,8 +187,8 @@ async def unfinished(store: DocumentStore, room_id: str) -> list[Drop]:
 async def collection(store: DocumentStore, fan_id: str) -> list[tuple[Drop, Claim]]:
     """The fan's collectibles, newest first."""
     docs = await store.collection(CLAIMS).find({"fan_id": fan_id}, sort=(("at", -1),))
-    found = []
-    for doc in docs:
-        drop = await get_drop(store, doc["drop_id"])
-        found.append((drop, _claim(drop, doc, repeat=True)))
-    return found
+    ids = list({d["drop_id"] for d in docs})
+    by_id = {
+        d["id"]: Drop.from_doc(d) for d in await store.collection(DROPS).find({"id": {"$in": ids}})
+    }
+    return [(by_id[d["drop_id"]], _claim(by_id[d["drop_id"]], d, repeat=True)) for d in docs]

@@ -21,10 +21,6 @@ from webapp.api_rooms import MODERATOR_ROLES, R, hosted, moderated_room, speaker
 from webapp.auth import Kind
 
 
-def _speaker(call: Call) -> str:
-    return speaker_of(call.caller)
-
-
 def channel_of(call: Call) -> Channel:
     if call.services.channel is None:
         raise Conflict("the room channel is not running", code="channel_unavailable")
@@ -47,17 +43,18 @@ async def viewer_of(call: Call, room_id: str) -> Viewer:
     speaking as the account."""
     if call.caller.kind is Kind.FAN:
         return await channel_of(call).fan(call.caller.id)
-    return await channel_of(call).staff(_speaker(call), room_id)
+    return await channel_of(call).staff(speaker_of(call.caller), room_id)
 
 
-async def run_op(call: Call, fields: dict[str, Any]) -> dict[str, Any]:
-    """Run a channel op for the caller, as the channel would: a fan by its token, staff by
-    their session (with CSRF) or the API key."""
-    channel = channel_of(call)
-    room_id = call.params["room_id"]
+async def run_op(call: Call, fields: dict[str, Any], room_id: str | None = None) -> dict[str, Any]:
+    """Run a channel op in ``room_id`` (default: the path's room) for the caller, as the
+    channel would: a fan by its token, staff by their session (with CSRF) or the API key.
+    The Idempotency-Key is the op id, so a retry gets the first answer; without one, asking
+    again is a new op (a grab or claim then answers the same share with ``repeat``)."""
+    room_id = room_id or call.params["room_id"]
     viewer = await viewer_of(call, room_id)
     op_id = call.idempotency_key or f"http-{secrets.token_hex(12)}"
-    return await channel.perform(room_id, viewer, op_id, fields)
+    return await channel_of(call).perform(room_id, viewer, op_id, fields)
 
 
 async def say(call: Call) -> s.ChatSaidOut:
@@ -74,10 +71,10 @@ async def tap(call: Call) -> s.LikedOut:
 
 async def issue_ticket(call: Call) -> s.TicketOut:
     room = await moderated_room(call)
-    role = await channel_of(call).speaks(_speaker(call), room.account_id)
+    role = await channel_of(call).speaks(speaker_of(call.caller), room.account_id)
     if role is None:  # moderated_room let the caller through: it holds a role
         raise Conflict("the caller works no role at the account", code="role_required")
-    ticket = tickets.Ticket(speaker=_speaker(call), role=role, room_id=room.id)
+    ticket = tickets.Ticket(speaker=speaker_of(call.caller), role=role, room_id=room.id)
     token, expires_at = tickets.mint(call.services.secret, ticket, now=call.now)
     base = base_url(call.request, call.services.settings.base_url)
     return s.TicketOut(
@@ -91,7 +88,9 @@ async def issue_ticket(call: Call) -> s.TicketOut:
 async def pin(call: Call) -> s.PinOut:
     room = await hosted(call)
     body: s.PinIn = call.body
-    new, replaced = await channel_of(call).pin(room, _speaker(call), kind=body.kind, text=body.text)
+    new, replaced = await channel_of(call).pin(
+        room, speaker_of(call.caller), kind=body.kind, text=body.text
+    )
     return _pin_out(new, staff=True, replaced=replaced)
 
 
@@ -104,7 +103,7 @@ async def list_pins(call: Call) -> s.PinsOut:
 
 async def unpin(call: Call) -> Reply:
     room = await hosted(call)
-    await channel_of(call).unpin(room, _speaker(call), call.params["pin_id"])
+    await channel_of(call).unpin(room, speaker_of(call.caller), call.params["pin_id"])
     return Reply(None, status=204)
 
 

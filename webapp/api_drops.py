@@ -4,12 +4,10 @@ certificate offline."""
 
 from __future__ import annotations
 
-import secrets
-
 from live import drops
 from webapp import schemas_drops as s
 from webapp.api import FAN, STAFF_OR_KEY, Call, Endpoint
-from webapp.api_channel import channel_of, viewer_of
+from webapp.api_channel import channel_of, run_op
 from webapp.api_rooms import R, hosted
 from webapp.auth import Kind
 
@@ -54,18 +52,14 @@ async def read_drop(call: Call) -> s.DropOut:
     drop = await drops.get_drop(store, call.params["drop_id"])
     mine = None
     if call.caller.kind is Kind.FAN:
-        for kept, claim in await drops.collection(store, call.caller.id):
-            if kept.id == drop.id:
-                mine = claim
+        mine = await drops.claim_of(store, drop, call.caller.id)
     return _out(drop, mine)
 
 
 async def claim_drop(call: Call) -> s.ClaimOut:
     drop = await drops.get_drop(call.services.store, call.params["drop_id"])
-    viewer = await viewer_of(call, drop.room_id)
-    op_id = call.idempotency_key or f"http-{secrets.token_hex(12)}"
     op = {"op": "claim", "drop_id": drop.id}
-    return s.ClaimOut(**await channel_of(call).perform(drop.room_id, viewer, op_id, op))
+    return s.ClaimOut(**await run_op(call, op, drop.room_id))
 
 
 async def my_collectibles(call: Call) -> s.CollectionOut:

@@ -3,12 +3,10 @@ channel's ``grab`` op), and the packet with its audit and, once finished, its re
 
 from __future__ import annotations
 
-import secrets
-
 from live import red_packets
 from webapp import schemas_red_packets as s
 from webapp.api import FAN, STAFF_OR_KEY, Call, Endpoint
-from webapp.api_channel import channel_of, viewer_of
+from webapp.api_channel import channel_of, run_op
 from webapp.api_rooms import R, hosted
 from webapp.auth import Kind
 
@@ -63,13 +61,8 @@ async def read_red_packet(call: Call) -> s.RedPacketOut:
 
 async def grab_red_packet(call: Call) -> s.GrabOut:
     packet = await red_packets.get_packet(call.services.store, call.params["red_packet_id"])
-    channel = channel_of(call)
-    viewer = await viewer_of(call, packet.room_id)
-    # The Idempotency-Key is the op id (a retry gets the first answer); without one, asking
-    # again is a new grab, which the domain answers with the same share and repeat: true.
-    op_id = call.idempotency_key or f"http-{secrets.token_hex(12)}"
     op = {"op": "grab", "red_packet_id": packet.id}
-    return s.GrabOut(**await channel.perform(packet.room_id, viewer, op_id, op))
+    return s.GrabOut(**await run_op(call, op, packet.room_id))
 
 
 ENDPOINTS: list[Endpoint] = [

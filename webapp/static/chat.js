@@ -16,7 +16,8 @@ const ERRORS = {
   room_not_live: "Chat opens when the live starts.",
 };
 
-function el(tag, props = {}, ...children) {
+// An element with its properties and children; text children are inserted as text, never HTML.
+export function el(tag, props = {}, ...children) {
   const node = document.createElement(tag);
   for (const [key, value] of Object.entries(props)) {
     if (key === "dataset") Object.assign(node.dataset, value);

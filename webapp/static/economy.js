@@ -3,16 +3,8 @@
 // supporter board, red packets (countdown, grab, the reveal once finished) and collectible
 // drops (claim, the edition and its certificate). Everything rides on the room channel
 // (channel.js): sends, grabs and claims are ops whose ids make retries safe.
-function el(tag, props = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(props)) {
-    if (key === "dataset") Object.assign(node.dataset, value);
-    else if (key === "className") node.className = value;
-    else node.setAttribute(key, value);
-  }
-  for (const child of children) node.append(child);
-  return node;
-}
+import { el } from "/static/chat.js";
+
 
 function seconds(until) {
   return Math.max(0, Math.ceil((Date.parse(until) - Date.now()) / 1000));
