@@ -86,23 +86,29 @@ def test_fans_chat_like_and_see_moderation_live_on_the_viewer_page(
     host_page.locator("#chat .chat-lines li", has_text="有优惠券吗").locator("text=delete").click()
     expect(guest.locator("#chat .chat-lines li")).to_have_count(1)
     expect(page.locator("#chat .chat-lines li")).to_have_count(1)
-    page.fill("#chat input[name=text]", "再问一次")
-    page.press("#chat input[name=text]", "Enter")
+    # A second fan asks (the first may say one line every 2 s), and is muted.
+    second = context.new_page()
+    other = mint_fan(api, owner.account_id, owner.api_key, "web-1b")["token"]
+    second.goto(f"/r/{room['id']}#token={other}")
+    expect(second.locator("#chat")).to_have_attribute("data-connected", "true")
+    second.fill("#chat input[name=text]", "再问一次")
+    second.press("#chat input[name=text]", "Enter")
     expect(guest.locator("#chat .chat-lines li")).to_have_count(2)
     host_page.locator("#chat .chat-lines li", has_text="再问一次").locator("text=mute").click()
     expect(host_page.locator("#mod-log li")).to_have_count(2)
-    page.fill("#chat input[name=text]", "还在吗")
-    page.press("#chat input[name=text]", "Enter")
-    expect(page.locator("#chat")).to_have_attribute("data-last-error", "muted")
-    expect(page.locator("#chat .chat-note")).to_contain_text("muted")
+    second.fill("#chat input[name=text]", "还在吗")
+    second.press("#chat input[name=text]", "Enter")
+    expect(second.locator("#chat")).to_have_attribute("data-last-error", "muted")
+    expect(second.locator("#chat .chat-note")).to_contain_text("muted")
     assert "还在吗" not in lines(guest)
-    screenshot(page, "room-chat-fan")
+    screenshot(second, "room-chat-fan")
     screenshot(host_page, "room-chat-host")
 
     # Clear: every page's chat empties.
     host_page.click("#clear-chat")
     expect(guest.locator("#chat .chat-lines li")).to_have_count(0)
     expect(host_page.locator("#chat .chat-lines li")).to_have_count(0)
+    second.close()
     guest.close()
 
 
