@@ -81,7 +81,7 @@ async def my_collectibles(call: Call) -> s.CollectionOut:
 
 
 async def public_key(call: Call) -> s.PublicKeyOut:
-    return s.PublicKeyOut(public_key=channel_of(call).signer.public_key())
+    return s.PublicKeyOut(algorithm="Ed25519", public_key=channel_of(call).signer.public_key())
 
 
 ENDPOINTS: list[Endpoint] = [

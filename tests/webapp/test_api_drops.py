@@ -42,7 +42,9 @@ async def test_editions_are_claimed_once_each_and_certificates_verify_offline(
     assert mine["edition"] == 2
     kept = (await client.get("/api/v1/me/collectibles", headers=bearer(fans[0]["token"]))).json()
     assert [(c["name"], c["edition"], c["of"]) for c in kept["items"]] == [("秋季限定杯", 1, 2)]
-    key = (await client.get("/api/v1/certificates/public-key")).json()["public_key"]
+    published = (await client.get("/api/v1/certificates/public-key")).json()
+    assert published["algorithm"] == "Ed25519"
+    key = published["public_key"]
     checked = subprocess.run(
         [str(LIFEACCOUNT), "verify", first["certificate"], "--key", key],
         capture_output=True,
