@@ -6,6 +6,7 @@ it from here, never from the client. A fan with no member record has rank 0.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -125,6 +126,18 @@ async def set_member_tier(
 async def member_tier(store: DocumentStore, account_id: str, fan_id: str) -> int:
     doc = await store.collection(MEMBERS).get(_member_id(account_id, fan_id))
     return int(doc["tier"]) if doc else 0
+
+
+async def member_tiers(
+    store: DocumentStore, account_id: str, fan_ids: Sequence[str]
+) -> dict[str, int]:
+    """Each fan's tier (0 for a fan who is no member), in one read."""
+    docs = await store.collection(MEMBERS).find(
+        {"id": {"$in": [_member_id(account_id, f) for f in fan_ids]}}
+    )
+    tiers = {f: 0 for f in fan_ids}
+    tiers.update({d["fan_id"]: int(d["tier"]) for d in docs})
+    return tiers
 
 
 async def get_member(store: DocumentStore, account_id: str, fan_id: str) -> Member:

@@ -12,21 +12,24 @@ what was acknowledged is written. The seed and shares stay secret until the pack
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import secrets
-from dataclasses import dataclass
+import weakref
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 from accounts import ledger
 from accounts.errors import Conflict, Forbidden, Invalid, NotFound
-from accounts.tiers import member_tier
+from accounts.tiers import member_tiers
 from content.fields import check_int
 from live import split
 from live.rooms import Room, State
 from store.clock import parse_rfc3339, rfc3339
 from store.ids import new_id
-from store.port import Doc, DocumentStore, DuplicateKeyError, Index
+from store.port import Doc, DocumentStore, Index
 
 PACKETS = "red_packets"
 SHARES = "red_packet_shares"  # the split, CHUNK shares a document: a grab reads one
@@ -214,79 +217,195 @@ async def grab_of(store: DocumentStore, packet_id: str, fan_id: str) -> Doc | No
 
 async def grab(store: DocumentStore, packet_id: str, *, fan_id: str, now: datetime) -> Grab:
     """The fan's share of the packet: the next one, once; a fan who grabbed it already gets
-    the same share with ``repeat`` (even after it emptied or expired)."""
-    packet = await get_packet(store, packet_id)
-    mine = await grab_of(store, packet_id, fan_id)
-    if mine is not None:
-        return Grab(packet, fan_id, mine["n"], mine["amount"], repeat=True)
-    state = packet.state(now)
-    if state is PacketState.PENDING:
-        raise Conflict(f"the red packet opens at {packet.opens_at}", code="red_packet_not_open")
-    if packet.grabbed_count >= packet.count:
-        raise Conflict("every share of the red packet is taken", code="red_packet_empty")
-    if state is PacketState.FINISHED or now >= parse_rfc3339(packet.expires_at):
-        raise Conflict("the red packet expired", code="red_packet_finished")
-    if await member_tier(store, packet.account_id, fan_id) < packet.min_tier:
-        raise Forbidden(
-            f"this red packet is for members of tier {packet.min_tier} and up",
-            code="tier_required",
+    the same share with ``repeat`` (even after it emptied or expired).
+
+    Grabs of one packet that arrive together are written together (group commit): one
+    transaction takes the next shares for the whole group, in arrival order, so a burst of
+    fans costs a few trips to the store rather than a dozen per fan. Not for use inside an
+    open store transaction (the group is written by a task of its own, outside it).
+    """
+    queues = _queues.setdefault(store, {})
+    queue = queues.setdefault(packet_id, _Queue())
+    ask = _Ask(fan_id, now, asyncio.get_running_loop().create_future())
+    queue.asks.append(ask)
+    if queue.writer is None:
+        # A fresh context: the group is never part of whatever transaction an asker is in.
+        queue.writer = asyncio.create_task(
+            _write_groups(store, packet_id, queue), context=contextvars.Context()
         )
-    packets = store.collection(PACKETS)
+    return await ask.answer
+
+
+GROUP = 256  # grabs written in one transaction at most
+
+
+@dataclass(frozen=True)
+class _Ask:
+    fan_id: str
+    now: datetime
+    answer: asyncio.Future[Grab]
+
+
+@dataclass
+class _Queue:
+    asks: list[_Ask] = field(default_factory=list)
+    writer: asyncio.Task[None] | None = None
+
+
+# Per store, per packet: the grabs waiting for the next group.
+_queues: weakref.WeakKeyDictionary[DocumentStore, dict[str, _Queue]] = weakref.WeakKeyDictionary()
+
+
+async def _write_groups(store: DocumentStore, packet_id: str, queue: _Queue) -> None:
     try:
-        async with store.transaction():
-            taken = await packets.update_one(
-                {
-                    "id": packet_id,
-                    "finished_at": None,
-                    "grabbed_count": {"$lt": packet.count},
-                },
-                {"$inc": {"grabbed_count": 1}},
+        while queue.asks:
+            group, queue.asks = queue.asks[:GROUP], queue.asks[GROUP:]
+            answers = await _answer_group(store, packet_id, group)
+            for ask, answer in zip(group, answers, strict=True):
+                if ask.answer.done():  # the asker went away; its grab (if taken) stays
+                    continue
+                if isinstance(answer, Exception):
+                    ask.answer.set_exception(answer)
+                else:
+                    ask.answer.set_result(answer)
+    finally:
+        queue.writer = None
+        for ask in queue.asks:  # only when this task itself was cancelled
+            if not ask.answer.done():
+                ask.answer.cancel()
+        queue.asks.clear()
+        queues = _queues.get(store, {})
+        if queues.get(packet_id) is queue:
+            del queues[packet_id]
+
+
+async def _answer_group(
+    store: DocumentStore, packet_id: str, group: list[_Ask]
+) -> list[Grab | Exception]:
+    try:
+        return await _take_shares(store, packet_id, group)
+    except Exception as exc:  # each asker hears what went wrong; nothing was written
+        return [exc] * len(group)
+
+
+async def _take_shares(
+    store: DocumentStore, packet_id: str, group: list[_Ask]
+) -> list[Grab | Exception]:
+    """One transaction: the group's fans in arrival order each get the next share, their
+    own share again, or the reason they get none. The transaction holds the store's write
+    lock from its first read (another process's grab waits for it), so what it reads stays
+    true until it commits; the unique indexes on (packet, fan) and (packet, n) stand behind
+    that."""
+    packets = store.collection(PACKETS)
+    fans = list(dict.fromkeys(a.fan_id for a in group))
+    async with store.transaction():
+        doc = await packets.get(packet_id)
+        if doc is None:
+            raise NotFound("red_packet", packet_id)
+        packet = Packet.from_doc(doc)
+        had = {
+            g["fan_id"]: g
+            for g in await store.collection(GRABS).find(
+                {"packet_id": packet_id, "fan_id": {"$in": fans}}
             )
-            if taken is None:
-                raise Conflict("every share of the red packet is taken", code="red_packet_empty")
-            n = taken["grabbed_count"] - 1
-            chunk = await store.collection(SHARES).get(f"{packet_id}/{n // CHUNK}")
-            assert chunk is not None
-            amount = int(chunk["shares"][n % CHUNK])
-            await store.collection(GRABS).insert(
-                {
-                    "id": f"{packet_id}/{fan_id}",
-                    "packet_id": packet_id,
-                    "fan_id": fan_id,
-                    "n": n,
-                    "amount": amount,
-                    "at": rfc3339(now),
-                }
+        }
+        tiers = await member_tiers(store, packet.account_id, fans) if packet.min_tier else {}
+        taking: dict[str, Doc] = {}
+        refused: dict[str, Exception] = {}
+        for ask in group:
+            if ask.fan_id in had or ask.fan_id in taking or ask.fan_id in refused:
+                continue
+            refusal = _refusal(packet, packet.grabbed_count + len(taking), ask.now)
+            if refusal is None and tiers.get(ask.fan_id, 0) < packet.min_tier:
+                refusal = Forbidden(
+                    f"this red packet is for members of tier {packet.min_tier} and up",
+                    code="tier_required",
+                )
+            if refusal is not None:
+                refused[ask.fan_id] = refusal
+                continue
+            n = packet.grabbed_count + len(taking)
+            taking[ask.fan_id] = {
+                "id": f"{packet_id}/{ask.fan_id}",
+                "packet_id": packet_id,
+                "fan_id": ask.fan_id,
+                "n": n,
+                "amount": 0,  # read from its chunk of the split below
+                "at": rfc3339(ask.now),
+            }
+        if taking:
+            done = await _record(store, packet, list(taking.values()), group[-1].now)
+        else:
+            done = doc
+    if done.get("finished_at") is not None and taking:
+        after = await get_packet(store, packet_id, with_shares=True)  # the last share: reveal
+    else:
+        after = Packet.from_doc(done)
+    answers: list[Grab | Exception] = []
+    told: set[str] = set()
+    for ask in group:
+        fan = ask.fan_id
+        if fan in refused:
+            answers.append(refused[fan])
+            continue
+        mine = taking.get(fan) or had[fan]
+        answers.append(
+            Grab(after, fan, mine["n"], mine["amount"], repeat=fan not in taking or fan in told)
+        )
+        told.add(fan)
+    return answers
+
+
+def _refusal(packet: Packet, taken: int, now: datetime) -> Exception | None:
+    if packet.state(now) is PacketState.PENDING:
+        return Conflict(f"the red packet opens at {packet.opens_at}", code="red_packet_not_open")
+    if taken >= packet.count:
+        return Conflict("every share of the red packet is taken", code="red_packet_empty")
+    if packet.finished_at is not None or now >= parse_rfc3339(packet.expires_at):
+        return Conflict("the red packet expired", code="red_packet_finished")
+    return None
+
+
+async def _record(store: DocumentStore, packet: Packet, taking: list[Doc], now: datetime) -> Doc:
+    """Write the grabs (their amounts filled in from the split), the packet's counts and the
+    ledger's payments; inside the group's transaction."""
+    chunks = {
+        c["id"]: c["shares"]
+        for c in await store.collection(SHARES).find(
+            {"id": {"$in": sorted({f"{packet.id}/{g['n'] // CHUNK}" for g in taking})}}
+        )
+    }
+    for g in taking:
+        g["amount"] = int(chunks[f"{packet.id}/{g['n'] // CHUNK}"][g["n"] % CHUNK])
+    await store.collection(GRABS).insert_many(taking)
+    update: Doc = {
+        "$inc": {"grabbed_count": len(taking), "grabbed_total": sum(g["amount"] for g in taking)}
+    }
+    if packet.grabbed_count + len(taking) == packet.count:  # the last share: done, revealed
+        update["$set"] = {
+            "finished_at": rfc3339(now),
+            "state": PacketState.FINISHED.value,
+            "refunded": 0,
+        }
+    done = await store.collection(PACKETS).update_one(
+        {"id": packet.id, "finished_at": None, "grabbed_count": packet.grabbed_count}, update
+    )
+    assert done is not None, "the packet changed inside its own transaction"
+    await ledger.pay_out(
+        store,
+        account_id=packet.account_id,
+        debit=book(packet.id),
+        payments=[
+            ledger.Payment(
+                ledger.wallet(g["fan_id"]), g["amount"], f"packet-grab:{packet.id}:{g['fan_id']}"
             )
-            update: Doc = {"$inc": {"grabbed_total": amount}}
-            if n == packet.count - 1:  # the last share: the packet is done, and revealed
-                update["$set"] = {
-                    "finished_at": rfc3339(now),
-                    "state": PacketState.FINISHED.value,
-                    "refunded": 0,
-                }
-            done = await packets.update_one({"id": packet_id}, update)
-            assert done is not None
-            await ledger.transfer(
-                store,
-                account_id=packet.account_id,
-                debit=book(packet_id),
-                credit=ledger.wallet(fan_id),
-                points=amount,
-                reason="red packet grab",
-                reference=packet_id,
-                idempotency_key=f"packet-grab:{packet_id}:{fan_id}",
-                now=now,
-            )
-    except DuplicateKeyError:
-        # The same fan's other grab won the race; the transaction took nothing.
-        mine = await grab_of(store, packet_id, fan_id)
-        assert mine is not None
-        return Grab(packet, fan_id, mine["n"], mine["amount"], repeat=True)
-    if done.get("finished_at") is not None:  # the last share: read it back with the reveal
-        done_packet = await get_packet(store, packet_id, with_shares=True)
-        return Grab(done_packet, fan_id, n, amount, repeat=False)
-    return Grab(Packet.from_doc(done), fan_id, n, amount, repeat=False)
+            for g in taking
+        ],
+        reason="red packet grab",
+        reference=packet.id,
+        now=now,
+    )
+    return done
 
 
 async def expire(store: DocumentStore, packet_id: str, *, now: datetime) -> Packet | None:

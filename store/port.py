@@ -79,6 +79,11 @@ class Collection(Protocol):
         """Insert one document; raises :class:`DuplicateKeyError`."""
         ...
 
+    async def insert_many(self, docs: Sequence[Doc]) -> list[Doc]:
+        """Insert every document or none: a :class:`DuplicateKeyError` (with one another, or
+        with what is stored) leaves the collection as it was."""
+        ...
+
     async def get(self, id: str) -> Doc | None: ...
 
     async def find_one(self, filter: Filter, *, sort: Sort = ()) -> Doc | None: ...
@@ -100,6 +105,14 @@ class Collection(Protocol):
         ...
 
     async def update_many(self, filter: Filter, update: Update) -> int: ...
+
+    async def update_each(
+        self, changes: Sequence[tuple[Filter, Update]], *, upsert: bool = False
+    ) -> list[Doc | None]:
+        """Several ``update_one`` in order, all or none, in one trip to the engine (a batch
+        of different documents: a payout's wallets). Returns each result as ``update_one``
+        would; a failure leaves every document as it was."""
+        ...
 
     async def delete_one(self, filter: Filter) -> Doc | None:
         """Delete the first match and return it."""

@@ -310,6 +310,24 @@ def _commit(conn: sqlite3.Connection) -> None:
     conn.execute("COMMIT")
 
 
+def _all_or_none(fn: Callable[[sqlite3.Connection], T]) -> Callable[[sqlite3.Connection], T]:
+    """``fn`` under a savepoint: a batch that fails midway inside an enclosing transaction
+    (which the caller may go on with) leaves none of its writes behind."""
+
+    def run(conn: sqlite3.Connection) -> T:
+        conn.execute("SAVEPOINT batch")
+        try:
+            result = fn(conn)
+        except BaseException:
+            conn.execute("ROLLBACK TO batch")
+            conn.execute("RELEASE batch")
+            raise
+        conn.execute("RELEASE batch")
+        return result
+
+    return run
+
+
 def _rollback(conn: sqlite3.Connection) -> None:
     # A failed COMMIT may leave the transaction open; the next BEGIN would then fail forever.
     if conn.in_transaction:
@@ -368,6 +386,15 @@ class SQLiteCollection:
         await self._store.write(self.name, lambda c: c.execute(sql, (doc["id"], body)))
         return doc
 
+    async def insert_many(self, docs: Sequence[Doc]) -> list[Doc]:
+        if any(not isinstance(d.get("id"), str) or not d["id"] for d in docs):
+            raise InvalidQueryError("a document needs a string id")
+        rows = [(d["id"], _dump(d)) for d in docs]
+        sql = f"INSERT INTO {self._table} (id, doc) VALUES (?, ?)"
+        if rows:
+            await self._store.write(self.name, _all_or_none(lambda c: c.executemany(sql, rows)))
+        return list(docs)
+
     async def get(self, id: str) -> Doc | None:
         return await self.find_one({"id": id})
 
@@ -386,9 +413,9 @@ class SQLiteCollection:
             await self._store.read(self.name, lambda c: c.execute(sql, params).fetchone()[0])
         )
 
-    async def update_one(
-        self, filter: Filter, update: Update, *, upsert: bool = False
-    ) -> Doc | None:
+    def _updater(
+        self, filter: Filter, update: Update, upsert: bool
+    ) -> Callable[[sqlite3.Connection], Doc | None]:
         check_update(update)
         sql, params = self._select(filter, (), 1)
         table = self._table
@@ -407,7 +434,20 @@ class SQLiteCollection:
             conn.execute(f"INSERT INTO {table} (id, doc) VALUES (?, ?)", (new["id"], _dump(new)))
             return new
 
-        return await self._store.write(self.name, run)
+        return run
+
+    async def update_one(
+        self, filter: Filter, update: Update, *, upsert: bool = False
+    ) -> Doc | None:
+        return await self._store.write(self.name, self._updater(filter, update, upsert))
+
+    async def update_each(
+        self, changes: Sequence[tuple[Filter, Update]], *, upsert: bool = False
+    ) -> list[Doc | None]:
+        runs = [self._updater(f, u, upsert) for f, u in changes]
+        if not runs:
+            return []
+        return await self._store.write(self.name, _all_or_none(lambda c: [run(c) for run in runs]))
 
     async def update_many(self, filter: Filter, update: Update) -> int:
         check_update(update)

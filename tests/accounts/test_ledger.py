@@ -155,3 +155,74 @@ async def test_entries_page_filters_by_book_newest_first(
         if cursor is None:
             break
     assert seen == [5, 4, 3, 2, 1]
+
+
+def pay(book: str, points: int, key: str) -> ledger.Payment:
+    return ledger.Payment(book, points, key)
+
+
+async def test_a_payout_is_one_entry_per_payment_in_one_go(
+    store: SQLiteStore, account: Account
+) -> None:
+    await grant(store, account, ledger.BUDGET, 100, "top-up")
+    moves = await ledger.pay_out(
+        store,
+        account_id=account.id,
+        debit=ledger.BUDGET,
+        payments=[pay("wallet:a", 10, "p1"), pay("wallet:b", 5, "p2"), pay("wallet:a", 7, "p3")],
+        reason="test",
+        reference="r",
+        now=NOW,
+    )
+    # The same wallet twice: each entry carries the balance right after it.
+    assert [(m.entry.credit, m.entry.points, m.balance, m.repeat) for m in moves] == [
+        ("wallet:a", 10, 10, False),
+        ("wallet:b", 5, 5, False),
+        ("wallet:a", 7, 17, False),
+    ]
+    assert await ledger.balance(store, account.id, ledger.BUDGET) == 78
+    # Paid again with one new payment: the old ones are repeats, only the new one moves.
+    again = await ledger.pay_out(
+        store,
+        account_id=account.id,
+        debit=ledger.BUDGET,
+        payments=[pay("wallet:b", 5, "p2"), pay("wallet:c", 3, "p4")],
+        reason="test",
+        reference="r",
+        now=NOW,
+    )
+    assert [(m.entry.id == moves[1].entry.id, m.repeat) for m in again[:1]] == [(True, True)]
+    assert (again[1].entry.credit, again[1].balance, again[1].repeat) == ("wallet:c", 3, False)
+    assert await ledger.balance(store, account.id, ledger.BUDGET) == 75
+    assert await ledger.audit(store) == []
+
+
+@pytest.mark.parametrize(
+    ("payments", "code"),
+    [
+        ([pay("wallet:a", 60, "q1"), pay("wallet:b", 50, "q2")], "insufficient_points"),
+        ([pay("wallet:a", 1, "q1"), pay("wallet:b", 1, "q1")], "invalid_field"),
+        ([pay("wallet:a", 1, "q1"), pay("wallet:b", 0, "q2")], "invalid_field"),
+        ([pay("wallet:a", 1, "q1"), pay(ledger.BUDGET, 1, "q2")], "invalid_field"),
+        ([pay("wallet:a", 1, "q1"), pay("wallet:b", 2, "top-up")], "idempotency_key_reused"),
+    ],
+)
+async def test_a_payout_that_cannot_be_paid_whole_moves_nothing(
+    store: SQLiteStore, account: Account, payments: list[ledger.Payment], code: str
+) -> None:
+    await grant(store, account, ledger.BUDGET, 100, "top-up")
+    with pytest.raises((Conflict, Invalid)) as err:
+        await ledger.pay_out(
+            store,
+            account_id=account.id,
+            debit=ledger.BUDGET,
+            payments=payments,
+            reason="test",
+            reference="r",
+            now=NOW,
+        )
+    assert err.value.code == code
+    assert await ledger.balance(store, account.id, ledger.BUDGET) == 100
+    assert await ledger.balance(store, account.id, "wallet:a") == 0
+    entries, _ = await ledger.entries_page(store, account.id, book=None, limit=10, cursor=None)
+    assert len(entries) == 1

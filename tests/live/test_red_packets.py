@@ -18,7 +18,8 @@ from accounts import ledger
 from accounts import schema as accounts_schema
 from accounts.accounts import Tier, create_account
 from accounts.errors import Conflict, Forbidden, Invalid
-from accounts.tiers import set_ladder
+from accounts.fans import upsert_fan
+from accounts.tiers import set_ladder, set_member_tier
 from content import schema as content_schema
 from live import red_packets, rooms, split
 from live import schema as live_schema
@@ -198,3 +199,48 @@ async def test_a_packet_counts_down_keeps_to_its_tier_and_the_budget(
         await red_packets.grab(store, packet.id, fan_id="fan_a", now=opened)
     assert low.value.code == "tier_required"
     assert await ledger.balance(store, room.account_id, ledger.wallet("fan_a")) == 0
+
+
+async def test_grabs_that_arrive_together_are_answered_each_in_arrival_order(
+    store: SQLiteStore,
+) -> None:
+    """One group: shares go in arrival order; a fan twice in it, a fan who grabbed before, a
+    fan below the tier and the fans after the last share each get their own answer."""
+    room = await live_room(store, budget=100)
+    await set_ladder(store, room.account_id, [Tier(0, "粉丝"), Tier(1, "银卡")], now=NOW)
+    fans = {
+        name: (
+            await upsert_fan(store, issuer_id=room.account_id, external_id=name, name=name, now=NOW)
+        ).id
+        for name in ["m0", "m1", "m2", "m3", "m4", "low"]
+    }
+    for name, fan in fans.items():
+        if name != "low":
+            await set_member_tier(store, room.account_id, fan, 1, now=NOW)
+    packet = await red_packets.drop(
+        store, room, total=40, count=4, mode="equal", min_tier=1, now=NOW
+    )
+    before = await red_packets.grab(store, packet.id, fan_id=fans["m0"], now=NOW)
+    asked = [fans[n] for n in ["m1", "low", "m0", "m1", "m2", "m3", "m4"]]
+    answers = await asyncio.gather(
+        *(red_packets.grab(store, packet.id, fan_id=f, now=NOW) for f in asked),
+        return_exceptions=True,
+    )
+    got = [
+        (a.n, a.repeat) if isinstance(a, red_packets.Grab) else a.code  # type: ignore[union-attr]
+        for a in answers
+    ]
+    assert got == [
+        (1, False),
+        "tier_required",
+        (before.n, True),
+        (1, True),
+        (2, False),
+        (3, False),
+        "red_packet_empty",
+    ]
+    finished = answers[5]
+    assert isinstance(finished, red_packets.Grab) and finished.packet.reveal() is not None
+    assert await ledger.balance(store, room.account_id, ledger.wallet(fans["m1"])) == 10
+    assert await ledger.balance(store, room.account_id, ledger.wallet(fans["low"])) == 0
+    assert await ledger.audit(store) == []

@@ -819,3 +819,73 @@ async def test_sqlite_checkpoints_off_the_writer_and_truncates_the_wal_on_close(
     reopened = SQLiteStore(path)
     assert await reopened.collection("items").count({}) == 50
     await reopened.close()
+
+
+# -- batches ---------------------------------------------------------------------------------
+async def test_insert_many_inserts_every_document(things: Collection) -> None:
+    docs = [{"id": f"b{n}", "n": n} for n in range(250)]
+    assert await things.insert_many(docs) == docs
+    assert await things.count({}) == 250
+    assert await things.get("b249") == {"id": "b249", "n": 249}
+    assert await things.insert_many([]) == []
+
+
+@pytest.mark.parametrize("clash", ["within", "stored"])
+async def test_insert_many_with_a_duplicate_inserts_none(store: DocumentStore, clash: str) -> None:
+    things = store.collection("things")
+    await things.insert({"id": "kept", "v": 1})
+    batch = [{"id": "new1"}, {"id": "new2"}, {"id": "new1" if clash == "within" else "kept"}]
+    with pytest.raises(DuplicateKeyError):
+        await things.insert_many(batch)
+    assert ids(await things.find({})) == ["kept"]
+    # Inside a transaction the caller goes on with, the failed batch leaves nothing either.
+    async with store.transaction():
+        await things.insert({"id": "before"})
+        with pytest.raises(DuplicateKeyError):
+            await things.insert_many(batch)
+        await things.insert({"id": "after"})
+    assert ids(await things.find({})) == ["after", "before", "kept"]
+
+
+async def test_insert_many_needs_an_id_on_every_document(things: Collection) -> None:
+    with pytest.raises(InvalidQueryError):
+        await things.insert_many([{"id": "a"}, {"v": 1}])
+    assert await things.count({}) == 0
+
+
+async def test_update_each_applies_each_change_in_order(things: Collection) -> None:
+    await things.insert_many([{"id": "a", "v": 1}, {"id": "b", "v": 10}])
+    found = await things.update_each(
+        [
+            ({"id": "a"}, {"$inc": {"v": 1}}),
+            ({"id": "a", "v": {"$gte": 2}}, {"$inc": {"v": 5}}),  # sees the change before it
+            ({"id": "b", "v": {"$lt": 0}}, {"$set": {"v": 0}}),  # guard fails: None
+            ({"id": "c"}, {"$inc": {"v": 3}}),  # nothing there, no upsert: None
+        ]
+    )
+    assert found == [{"id": "a", "v": 2}, {"id": "a", "v": 7}, None, None]
+    assert await things.find({}, sort=(("id", 1),)) == [{"id": "a", "v": 7}, {"id": "b", "v": 10}]
+    assert await things.update_each([]) == []
+
+
+async def test_update_each_upserts(things: Collection) -> None:
+    await things.insert({"id": "a", "v": 1})
+    found = await things.update_each(
+        [({"id": k}, {"$inc": {"v": 2}, "$setOnInsert": {"new": True}}) for k in ("a", "z")],
+        upsert=True,
+    )
+    assert found == [{"id": "a", "v": 3}, {"id": "z", "v": 2, "new": True}]
+
+
+async def test_update_each_that_fails_midway_changes_nothing(store: DocumentStore) -> None:
+    things = store.collection("things")
+    await store.ensure_indexes([Index("things", ("email",), unique=True)])
+    await things.insert_many([{"id": "a", "v": 1, "email": "a@x"}, {"id": "b", "email": "b@x"}])
+    changes = [({"id": "a"}, {"$inc": {"v": 1}}), ({"id": "b"}, {"$set": {"email": "a@x"}})]
+    with pytest.raises(DuplicateKeyError):
+        await things.update_each(changes)
+    async with store.transaction():
+        with pytest.raises(DuplicateKeyError):
+            await things.update_each(changes)
+    assert await things.get("a") == {"id": "a", "v": 1, "email": "a@x"}
+    assert await things.get("b") == {"id": "b", "email": "b@x"}
