@@ -58,9 +58,10 @@ B64URL = re.compile(r"^[A-Za-z0-9_-]+$")
 
 @dataclass(frozen=True)
 class ClickRef:
-    """What a verified click id names: a content and the fingerprint of one of its links."""
+    """What a verified click id names: a content (or a room's pin, ``live.pins``) and the
+    fingerprint of where the click leads."""
 
-    content_id: str
+    subject_id: str
     fingerprint: bytes
 
 
@@ -68,20 +69,24 @@ class ClickRef:
 class Click:
     id: str
     click_id: str
-    content_id: str
+    content_id: str | None  # a content's link; None for a room's pin
     account_id: str
-    link_index: int
+    link_index: int | None
     at: str
+    room_id: str | None = None  # a pin's click: the room and the pin
+    pin_id: str | None = None
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> Click:
         return cls(
             doc["id"],
             doc["click_id"],
-            doc["content_id"],
+            doc.get("content_id"),
             doc["account_id"],
-            doc["link_index"],
+            doc.get("link_index"),
             doc["at"],
+            doc.get("room_id"),
+            doc.get("pin_id"),
         )
 
 
@@ -115,7 +120,14 @@ def fingerprint(link: ServiceLink) -> bytes:
 
 def mint_click_id(secret: bytes, content_id: str, link: ServiceLink) -> str:
     """A fresh click id for one of a content's links; no store write."""
-    raw = fingerprint(link) + os.urandom(NONCE_BYTES) + content_id.encode("ascii")
+    return mint(secret, content_id, fingerprint(link))
+
+
+def mint(secret: bytes, subject_id: str, target: bytes) -> str:
+    """A fresh click id for ``subject_id`` (an id in ASCII) leading to the ``target``
+    fingerprint (FINGERPRINT_BYTES of it)."""
+    assert len(target) == FINGERPRINT_BYTES
+    raw = target + os.urandom(NONCE_BYTES) + subject_id.encode("ascii")
     return PREFIX + _b64(raw + _mac(secret, raw))
 
 
@@ -138,17 +150,17 @@ def read_click_id(secret: bytes, click_id: str) -> ClickRef:
     if len(raw) <= head or not hmac.compare_digest(mac, _mac(secret, raw)):
         raise unknown
     try:
-        content_id = raw[head:].decode("ascii")
+        subject_id = raw[head:].decode("ascii")
     except UnicodeDecodeError:
         raise unknown from None
-    return ClickRef(content_id, raw[:FINGERPRINT_BYTES])
+    return ClickRef(subject_id, raw[:FINGERPRINT_BYTES])
 
 
 async def resolve(store: DocumentStore, secret: bytes, click_id: str) -> tuple[Content, int]:
     """The live content a click id names and the index its link has now, recording nothing."""
     ref = read_click_id(secret, click_id)
     try:
-        content = await get_content(store, ref.content_id)
+        content = await get_content(store, ref.subject_id)
     except NotFound:
         raise NotFound("click", click_id, field="click_id") from None
     for index, link in enumerate(links_of(content)):

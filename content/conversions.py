@@ -2,7 +2,8 @@
 per-content funnel (views → plays → clicks → conversions) an account's stats show.
 
 A conversion names a followed click of the reporting account (the ``la_click`` id its service
-received) and the brand's own order id. An order counts once per account (a unique index): a
+received: on a content's link, or on a room's pinned card, then it carries the room) and the
+brand's own order id. An order counts once per account (a unique index): a
 retried or duplicated report answers the first with ``repeat``. The conversion and its
 content's counters move together in one transaction, so a refusal leaves nothing behind.
 
@@ -29,6 +30,7 @@ CONVERSIONS = "conversions"
 INDEXES = [
     Index(CONVERSIONS, ("account_id", "order_id"), unique=True),
     Index(CONVERSIONS, ("content_id", "at")),
+    Index(CONVERSIONS, ("room_id", "at")),
 ]
 MAX_ORDER_ID = 128
 MAX_AMOUNT = 10**12  # minor units: ten billion yuan in fen
@@ -42,11 +44,12 @@ class Conversion:
     id: str
     account_id: str
     click_id: str
-    content_id: str
+    content_id: str | None  # the content whose link was clicked, or None for a room's pin
     order_id: str
     amount: int
     currency: str
     at: str
+    room_id: str | None = None  # the room whose pin was clicked
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> Conversion:
@@ -54,11 +57,12 @@ class Conversion:
             doc["id"],
             doc["account_id"],
             doc["click_id"],
-            doc["content_id"],
+            doc.get("content_id"),
             doc["order_id"],
             doc["amount"],
             doc["currency"],
             doc["at"],
+            doc.get("room_id"),
         )
 
 
@@ -124,12 +128,15 @@ async def _report(
             "account_id": account_id,
             "click_id": click.click_id,
             "content_id": click.content_id,
+            "room_id": click.room_id,
             "order_id": order_id,
             "amount": amount,
             "currency": currency,
             "at": rfc3339(now),
         }
         await conversions.insert(doc)
+        if click.content_id is None:  # a room pin's click: the room counts it (live.pins)
+            return Reported(Conversion.from_doc(doc), False)
         await store.collection(CONTENTS).update_one(
             {"id": click.content_id},
             {

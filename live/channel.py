@@ -225,7 +225,7 @@ class Channel:
             known = ", ".join(sorted(self._ops()))
             raise DomainError(f"unknown op {name!r}; ops: {known}", code="unknown_op")
         who = viewer.fan_id or viewer.staff
-        if who is None:  # anonymous: every op is refused, and nothing to remember
+        if who is None:  # anonymous: read-only ops (a click id) or a refusal; nothing kept
             return await handler(room_id, viewer, op)
         await self.still(room_id, viewer)
         key = f"{room_id}:{who}:{op_id}"
@@ -257,6 +257,7 @@ class Channel:
             "send_prop": self.send_prop,
             "grab": self.grab,
             "claim": self.claim,
+            "click": self.click,
         }
 
     async def chat(self, room_id: str, viewer: Viewer, op: dict[str, Any]) -> dict[str, Any]:
@@ -458,6 +459,19 @@ class Channel:
             "repeat": got.repeat,
         }
 
+    async def click(self, room_id: str, viewer: Viewer, op: dict[str, Any]) -> dict[str, Any]:
+        """A viewer's own click id for a pinned service or content card that is up, and the
+        path that follows it (``/go/{click_id}``: counted there, once). Anyone may ask:
+        minting writes nothing."""
+        pin_id = op.get("pin_id")
+        if not isinstance(pin_id, str):
+            raise Invalid("pin_id names a pin up in the room", field="pin_id")
+        pin = await pins.get_pin(self.store, pin_id)
+        if pin.room_id != room_id:
+            raise NotFound("pin", pin_id, field="pin_id")
+        click_id = pins.mint_click(self.secret, pin)
+        return {"pin_id": pin.id, "click_id": click_id, "go": f"/go/{click_id}"}
+
     async def drop_changed(self, drop: drops.Drop, action: str) -> Event:
         """Tell the room a collectible dropped, was claimed (the count) or sold out."""
         data = {"action": action, **drop.told()}
@@ -516,13 +530,11 @@ class Channel:
         return record
 
     async def pin(
-        self, room: rooms.Room, by: str, *, kind: Any, text: Any
+        self, room: rooms.Room, by: str, *, kind: Any, **asked: Any
     ) -> tuple[pins.Pin, list[pins.Pin]]:
-        """Pin ``text`` above the room's chat and tell its viewers (``unpin`` for the pin it
-        replaces, then ``pin``)."""
-        new, replaced = await pins.pin(
-            self.store, room, kind=kind, text=text, by=by, now=self.now()
-        )
+        """Pin an announcement or a card above the room's chat (``live.pins.pin``) and tell
+        its viewers (``unpin`` for the pin it replaces, then ``pin``)."""
+        new, replaced = await pins.pin(self.store, room, kind=kind, by=by, now=self.now(), **asked)
         for old in replaced:
             await self._unpinned(old)
         data = new.event()

@@ -116,6 +116,7 @@ class Room:
     updated_at: str
     stream_key: str | None = None  # only in the answers that create or rotate it
     likes: int = 0  # taps on the room's like button, all told
+    pin_clicks: int = 0  # clicks followed on its pinned cards (live.pins)
     chat: ChatRules = field(default_factory=lambda: ChatRules())
 
     @classmethod
@@ -138,6 +139,7 @@ class Room:
             updated_at=doc["updated_at"],
             stream_key=stream_key,
             likes=int(doc.get("likes", 0)),
+            pin_clicks=int(doc.get("pin_clicks", 0)),
             chat=ChatRules.from_doc(doc.get("chat") or {}),
         )
 

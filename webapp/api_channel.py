@@ -13,7 +13,7 @@ from typing import Any
 
 from accounts.errors import Conflict
 from live import pins, rooms, tickets
-from live.channel import Channel, Viewer
+from live.channel import ANONYMOUS, Channel, Viewer
 from webapp import schemas_rooms as s
 from webapp.api import FAN, STAFF_OR_KEY, Call, Endpoint, Reply, base_url
 from webapp.api_contents import speaks_for
@@ -28,19 +28,27 @@ def channel_of(call: Call) -> Channel:
 
 
 def _pin_out(pin: pins.Pin, *, staff: bool, replaced: Sequence[pins.Pin] = ()) -> s.PinOut:
+    shown = pin.event()
     return s.PinOut(
         id=pin.id,
         kind=pin.kind.value,
         text=pin.text,
         at=pin.at,
+        service=shown.get("service"),
+        coupon=shown.get("coupon"),
+        content=shown.get("content"),
+        target=pin.target if staff and pin.kind is pins.Kind.SERVICE else None,
+        clicks=pin.clicks if staff else None,
         by=pin.by if staff else None,
         replaced=[p.id for p in replaced],
     )
 
 
 async def viewer_of(call: Call, room_id: str) -> Viewer:
-    """The caller as the channel sees it in ``room_id``: a fan, or staff (or the API key)
-    speaking as the account."""
+    """The caller as the channel sees it in ``room_id``: a fan, staff (or the API key)
+    speaking as the account, or an anonymous viewer."""
+    if call.caller.kind is Kind.ANONYMOUS:
+        return ANONYMOUS
     if call.caller.kind is Kind.FAN:
         return await channel_of(call).fan(call.caller.id)
     return await channel_of(call).staff(speaker_of(call.caller), room_id)
@@ -89,9 +97,24 @@ async def pin(call: Call) -> s.PinOut:
     room = await hosted(call)
     body: s.PinIn = call.body
     new, replaced = await channel_of(call).pin(
-        room, speaker_of(call.caller), kind=body.kind, text=body.text
+        room,
+        speaker_of(call.caller),
+        kind=body.kind,
+        text=body.text,
+        service=body.service,
+        coupon_id=body.coupon_id,
+        content_id=body.content_id,
     )
     return _pin_out(new, staff=True, replaced=replaced)
+
+
+async def click_pin(call: Call) -> Reply:
+    result = await run_op(call, {"op": "click", "pin_id": call.params["pin_id"]})
+    base = base_url(call.request, call.services.settings.base_url)
+    out = s.PinClickOut(
+        pin_id=result["pin_id"], click_id=result["click_id"], go=base + result["go"]
+    )
+    return Reply(out, status=201)
 
 
 async def list_pins(call: Call) -> s.PinsOut:
@@ -163,7 +186,7 @@ ENDPOINTS: list[Endpoint] = [
         "POST",
         f"{R}/pins",
         pin,
-        "Pin an announcement above the room's chat",
+        "Pin an announcement, a service, a coupon or a content above the room's chat",
         "rooms",
         response=s.PinOut,
         body=s.PinIn,
@@ -171,9 +194,13 @@ ENDPOINTS: list[Endpoint] = [
         allow=STAFF_OR_KEY,
         errors=(403, 404, 409, 422),
         description="Owners, editors, hosts and the API key; until the room ends (409 "
-        "room_ended). One announcement at a time: a new one takes the previous down "
-        "(`replaced`). Viewers get `unpin` for the old and `pin` for the new, and a "
-        "snapshot's `pins`.",
+        "room_ended). `kind` says what: an announcement (`text`), a service card (`service`: "
+        "a service link), a coupon card (`coupon_id`, one of the account's with stock left) "
+        "or a content card (`content_id`, one of its published contents). One of each kind "
+        "at a time: a new one takes the previous one of its kind down (`replaced`). Viewers "
+        "get `unpin` for the old and `pin` for the new, and a snapshot's `pins`; they click "
+        "a card through `POST …/pins/{pin_id}/clicks` (or the channel's click op) and claim a "
+        "coupon with the claim op.",
     ),
     Endpoint(
         "GET",
@@ -195,5 +222,23 @@ ENDPOINTS: list[Endpoint] = [
         allow=STAFF_OR_KEY,
         errors=(403, 404),
         description="Viewers get `unpin`. 404 when the pin is not up.",
+    ),
+    Endpoint(
+        "POST",
+        f"{R}/pins/{{pin_id}}/clicks",
+        click_pin,
+        "A click id for a pinned card (the channel's click op over HTTP)",
+        "rooms",
+        response=s.PinClickOut,
+        status=201,
+        idempotency="optional",
+        errors=(404, 409),
+        description="The twin of the channel op `click`, for anyone (anonymous viewers "
+        "too): a click id of the caller's own for a pinned service or content card that is "
+        "up, minted without a write. Send the viewer to `go`: following it records the click "
+        "once and counts it on the pin and the room (the room's `pin_clicks`), then redirects "
+        "to the service's H5 entry, the page that opens the mini-program, or the content. The "
+        "service receives the id as `la_click` for its conversion reports. 409 "
+        "pin_not_clickable for an announcement or a coupon (claim a coupon instead).",
     ),
 ]

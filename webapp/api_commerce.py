@@ -16,11 +16,12 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from accounts.accounts import get_account
-from accounts.errors import DomainError, Invalid
+from accounts.errors import DomainError, Invalid, NotFound
 from content import clicks, conversions, coupons
 from content.contents import Content, Status
 from content.coupons import Coupon
 from content.links import ServiceLink
+from live import pins
 from webapp import schemas_commerce as s
 from webapp.api import (
     ACCOUNT_PATH,
@@ -176,6 +177,7 @@ async def report_conversion(call: Call) -> Reply:
         id=c.id,
         click_id=c.click_id,
         content_id=c.content_id,
+        room_id=c.room_id,
         order_id=c.order_id,
         amount=c.amount,
         currency=c.currency,
@@ -221,11 +223,25 @@ async def account_stats(call: Call) -> s.StatsOut:
 # -- following a click ------------------------------------------------------------------------
 async def go(request: Request) -> Response:
     """Record the click (a GET; a HEAD only checks it) and send the visitor on: to the
-    service's H5 URL, else to the page that opens the mini-program."""
+    service's H5 URL, else to the page that opens the mini-program; a room's content card
+    to the content's page."""
     services: Services = request.app.state.services
     click_id = request.path_params["click_id"]
+    checking = request.method == "HEAD"  # link checkers and previews are not visitors
     try:
-        if request.method == "HEAD":  # link checkers and previews are not visitors
+        if _pinned(services, click_id):
+            if checking:
+                pin = await pins.resolve_click(services.store, services.secret, click_id)
+            else:
+                pin = (
+                    await pins.follow_click(
+                        services.store, services.secret, click_id, now=services.now()
+                    )
+                ).pin
+            if pin.link is None:  # a content card
+                return RedirectResponse(f"/c/{pin.target['id']}", status_code=302)
+            link = pin.link
+        elif checking:
             content, index = await clicks.resolve(services.store, services.secret, click_id)
             link = clicks.links_of(content)[index]
         else:
@@ -237,6 +253,24 @@ async def go(request: Request) -> Response:
         return problem_response(Problem.from_domain(exc), request.url.path)
     target = clicks.landing_url(link, click_id) or f"/open/{click_id}"
     return RedirectResponse(target, status_code=302)
+
+
+def _pinned(services: Services, click_id: str) -> bool:
+    """Whether a click id is a room pin's (a bad id is the content path's to refuse)."""
+    try:
+        return pins.is_pin_click(clicks.read_click_id(services.secret, click_id))
+    except DomainError:
+        return False
+
+
+async def _link_of(services: Services, click_id: str) -> ServiceLink:
+    if _pinned(services, click_id):
+        link = (await pins.resolve_click(services.store, services.secret, click_id)).link
+        if link is None:
+            raise NotFound("click", click_id[: clicks.MAX_CLICK_ID], field="click_id")
+        return link
+    content, index = await clicks.resolve(services.store, services.secret, click_id)
+    return clicks.links_of(content)[index]
 
 
 def _page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -251,10 +285,9 @@ async def open_page(request: Request) -> Response:
     services: Services = request.app.state.services
     click_id = request.path_params["click_id"]
     try:
-        content, index = await clicks.resolve(services.store, services.secret, click_id)
+        link = await _link_of(services, click_id)
     except DomainError:
         return _page(request, "not_found.html", 404, what="such link")
-    link = clicks.links_of(content)[index]
     query = clicks.page_query(link, click_id)
     path = "/" + link.page.lstrip("/")
     target = {

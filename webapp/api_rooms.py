@@ -88,6 +88,7 @@ async def rooms_out(call: Call, found: Sequence[Room]) -> list[s.RoomOut]:
             replay_content_id=room.replay_content_id,
             peak_viewers=room.peak_viewers,
             likes=room.likes,
+            pin_clicks=room.pin_clicks,
             chat=s.ChatRulesIO(
                 mode=room.chat.mode.value,
                 min_tier=room.chat.min_tier,

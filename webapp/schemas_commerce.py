@@ -97,7 +97,8 @@ class ConversionIn(In):
 class ConversionOut(Out):
     id: str
     click_id: str
-    content_id: str
+    content_id: str | None = Field(description="the content whose link was clicked")
+    room_id: str | None = Field(None, description="the room whose pinned card was clicked")
     order_id: str
     amount: int
     currency: str

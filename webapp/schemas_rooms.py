@@ -4,9 +4,9 @@ field at fault; these models pin the shape."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from content.uploads import MAX_URL
 from live.channel import MAX_CHAT
@@ -73,6 +73,7 @@ class RoomOut(Out):
     replay_content_id: str | None = Field(description="the replay video, once processed")
     peak_viewers: int
     likes: int = Field(description="taps on the room's like button (the channel's like op)")
+    pin_clicks: int = Field(description="clicks followed on the room's pinned cards")
     chat: ChatRulesIO
     publisher_gone_at: str | None = Field(
         description="while live: when the publisher left; the room ends if it is not back "
@@ -154,16 +155,62 @@ class TicketOut(Out):
     channel_url: str
 
 
+# Each kind takes its own field and no other's (the document says so for generated clients).
+PIN_FIELDS = {
+    "announcement": "text",
+    "service": "service",
+    "coupon": "coupon_id",
+    "content": "content_id",
+}
+PIN_KINDS: dict[str, Any] = {
+    "oneOf": [
+        {
+            "properties": {
+                "kind": {"const": kind},
+                field: {"not": {"type": "null"}},
+                **{other: {"type": "null"} for other in PIN_FIELDS.values() if other != field},
+            },
+            "required": ["kind", field],
+        }
+        for kind, field in PIN_FIELDS.items()
+    ]
+}
+
+
 class PinIn(In):
-    kind: Literal["announcement"] = Field(description="what is pinned (one of each at a time)")
-    text: str = Field(max_length=300, description="the announcement")
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=PIN_KINDS)
+
+    kind: Literal["announcement", "service", "coupon", "content"] = Field(
+        description="what is pinned (one of each kind at a time)"
+    )
+    text: str | None = Field(None, max_length=300, description="an announcement's text")
+    service: dict[str, Any] | None = Field(
+        None,
+        description="a service card's link into the brand's mini-program: "
+        "{app_id, page, query?, title, image?, url?} (url: its https H5 entry)",
+    )
+    coupon_id: str | None = Field(None, description="a coupon card: one of the account's")
+    content_id: str | None = Field(
+        None, description="a content card: one of the account's published contents"
+    )
 
 
 class PinOut(Out):
     id: str
     kind: str
-    text: str
+    text: str = Field(description="the announcement, or the card's title")
     at: str
+    service: dict[str, Any] | None = Field(None, description="a service card: app_id, title, image")
+    coupon: dict[str, Any] | None = Field(
+        None,
+        description="a coupon card: id, title, description, total, stock (now), "
+        "per_fan_limit, valid_until",
+    )
+    content: dict[str, Any] | None = Field(None, description="a content card: id, kind, title")
+    target: dict[str, Any] | None = Field(
+        None, description="where a service card leads (page, query, url); staff only"
+    )
+    clicks: int | None = Field(None, description="clicks followed on it; staff only")
     by: str | None = Field(
         None, description="who pinned it (staff id or key:<id>); for the account's staff only"
     )
@@ -174,6 +221,12 @@ class PinOut(Out):
 
 class PinsOut(Out):
     items: list[PinOut]
+
+
+class PinClickOut(Out):
+    pin_id: str
+    click_id: str = Field(description="this click's own id: counted once, when `go` is followed")
+    go: str = Field(description="where to send the viewer: /go/{click_id} on this deployment")
 
 
 class ChatIn(In):

@@ -59,7 +59,7 @@ def test_a_click_id_names_its_content_and_link_and_is_fresh_each_time() -> None:
     again = mint_click_id(SECRET, "cnt_01jabcdefghjkmnpqrstvwxyz0", link)
     assert first != again and first.startswith("ck_") and len(first) <= clicks.MAX_CLICK_ID
     ref = read_click_id(SECRET, first)
-    assert (ref.content_id, ref.fingerprint) == (
+    assert (ref.subject_id, ref.fingerprint) == (
         "cnt_01jabcdefghjkmnpqrstvwxyz0",
         fingerprint(link),
     )

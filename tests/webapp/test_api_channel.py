@@ -76,7 +76,7 @@ async def test_hosts_pin_one_announcement_at_a_time_and_take_it_down(
         ({"kind": "announcement", "text": " "}, "text"),
         ({"kind": "announcement", "text": "x" * 301}, "text"),
         ({"kind": "announcement", "text": "a\x07b"}, "text"),
-        ({"kind": "coupon", "text": "x"}, "kind"),
+        ({"kind": "raffle", "text": "x"}, "kind"),
         ({"text": "x"}, "kind"),
     ]:
         bad = await client.post(url, json=body, headers=brand.key_headers)

@@ -230,6 +230,11 @@ def _seed(http: asgi.ASGIClient) -> Target:
     [pinned_room] = rooms(1)
     pin = {"kind": "announcement", "text": "seed"}
     pinned = ok(http.post(f"/api/v1/rooms/{pinned_room}/pins", json=pin, headers=key), 201)
+    # A room with a service card up, for its clicks (in a room no other operation pins in).
+    [card_room] = rooms(1)
+    shop = {"app_id": "wx_shop", "page": "pages/goods", "title": "seed"}
+    card = {"kind": "service", "service": shop}
+    carded = ok(http.post(f"/api/v1/rooms/{card_room}/pins", json=card, headers=key), 201)
 
     return Target(
         app=http.app,
@@ -270,6 +275,10 @@ def _seed(http: asgi.ASGIClient) -> Target:
             "DELETE /api/v1/rooms/{room_id}/pins/{pin_id}": {
                 "room_id": [pinned_room],
                 "pin_id": [pinned["id"]],
+            },
+            "POST /api/v1/rooms/{room_id}/pins/{pin_id}/clicks": {
+                "room_id": [card_room],
+                "pin_id": [carded["id"]],
             },
         },
     )

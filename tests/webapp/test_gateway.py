@@ -731,3 +731,43 @@ async def test_a_coupon_is_claimed_in_the_room_once_per_op_and_within_stock(
     finally:
         await fan.close()
         await other.close()
+
+
+async def test_pinned_cards_reach_viewers_and_each_click_gets_its_own_id(setup: Setup) -> None:
+    """A service card and a coupon card pinned beside each other; a fan and an anonymous
+    viewer each get a click id of their own (the op retried: the same one); a coupon card is
+    claimed, up to its per-fan limit, and a snapshot shows its stock as it is now."""
+    room = await rooms.get_room(setup.store, setup.room_id)
+    now = utc_now()
+    window = {"valid_from": now - timedelta(hours=1), "valid_until": now + timedelta(days=1)}
+    coupon = await create_coupon(
+        setup.store, room.account_id, title="满100减20", stock=5, per_fan_limit=2, **window, now=now
+    )
+    shop = {"app_id": "wx_shop", "page": "pages/goods", "title": "买茶"}
+    reader, _ = await join(setup.url)
+    fan, _ = await join(setup.url, setup.tokens[0])
+    try:
+        card, _ = await setup.channel.pin(room, "key:k", kind="service", service=shop)
+        told = (await of_type(reader, "pin"))["data"]
+        assert told["service"] == {"app_id": "wx_shop", "title": "买茶", "image": None}
+        assert "page" not in json.dumps(told)  # where it leads is the click's to say
+        offer, _ = await setup.channel.pin(room, "key:k", kind="coupon", coupon_id=coupon.id)
+        assert (await of_type(reader, "pin"))["data"]["coupon"]["stock"] == 5
+        click = {"op": "click", "id": "k1", "pin_id": card.id}
+        mine = await answer_of(fan, click)
+        assert mine["result"]["go"] == f"/go/{mine['result']['click_id']}"
+        assert await answer_of(fan, click) == mine  # the retry: the same id
+        theirs = await answer_of(reader, {**click, "id": "k2"})
+        assert theirs["result"]["click_id"] not in (None, mine["result"]["click_id"])
+        refused = await answer_of(fan, {**click, "id": "k3", "pin_id": offer.id})
+        assert refused["code"] == "pin_not_clickable"
+        claim = {"op": "claim", "coupon_id": coupon.id}
+        got = [await answer_of(fan, {**claim, "id": f"c{n}"}) for n in range(3)]
+        assert [g.get("result", {}).get("stock") for g in got[:2]] == [4, 3]
+        assert got[2]["code"] == "coupon_limit_reached"
+        _, fresh = await join(setup.url)
+        shown = {p["kind"]: p for p in fresh["data"]["pins"]}
+        assert shown["coupon"]["coupon"]["stock"] == 3 and shown["service"]["id"] == card.id
+    finally:
+        await reader.close()
+        await fan.close()

@@ -412,6 +412,12 @@ async def test_real_answers_match_their_documented_schemas(
     pinned = await call("POST", rm + "/pins", 201, r_, json=pin, headers=key)
     await call("GET", rm + "/pins", 200, r_)
     p_ = {**r_, "pin_id": pinned["id"]}
+    await call("POST", rm + "/pins/{pin_id}/clicks", 409, p_)
+    service = {"app_id": "wx_shop", "page": "pages/goods", "title": "买茶"}
+    card = await call(
+        "POST", rm + "/pins", 201, r_, json={"kind": "service", "service": service}, headers=key
+    )
+    await call("POST", rm + "/pins/{pin_id}/clicks", 201, {**r_, "pin_id": card["id"]})
     await call("DELETE", rm + "/pins/{pin_id}", 204, p_, headers=key)
     await call("DELETE", rm + "/pins/{pin_id}", 404, p_, headers=key)
     await call("PATCH", rm, 409, r_, json={"scheduled_at": at}, headers=key)
