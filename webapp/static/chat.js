@@ -1,7 +1,10 @@
-// The room's chat panel: the pinned announcement, chat lines (staff marked), viewers, likes,
+// The room's chat panel: what is pinned (pins.js), chat lines (staff marked), viewers, likes,
 // and the composer — all from the room channel (channel.js), live. Moderation shows at once:
 // a deleted line goes, a cleared chat empties, a muted or banned fan is told why. With
 // `moderate`, each fan's line carries the staff's actions (the host page).
+import { el } from "/static/dom.js";
+import { pinItem } from "/static/pins.js";
+
 const KEPT_LINES = 200;
 const LIKE_FLUSH_MS = 400;
 
@@ -16,17 +19,6 @@ const ERRORS = {
   room_not_live: "Chat opens when the live starts.",
 };
 
-// An element with its properties and children; text children are inserted as text, never HTML.
-export function el(tag, props = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(props)) {
-    if (key === "dataset") Object.assign(node.dataset, value);
-    else if (key === "className") node.className = value;
-    else node.setAttribute(key, value);
-  }
-  for (const child of children) node.append(child);
-  return node;
-}
 
 export function mountChat(root, channel, { moderate = null, canChat = true } = {}) {
   const $ = (selector) => root.querySelector(selector);
@@ -70,14 +62,7 @@ export function mountChat(root, channel, { moderate = null, canChat = true } = {
   }
 
   function showPins() {
-    pins.replaceChildren(
-      ...[...pinned.values()].map((pin) => {
-        const item = el("p", { className: "chat-pin", dataset: { pinId: pin.id } });
-        item.append(el("span", { className: "pin-mark", "aria-label": "pinned" }, "📌"), " ", pin.text);
-        if (moderate) item.append(" ", moderate.unpin(pin));
-        return item;
-      }),
-    );
+    pins.replaceChildren(...[...pinned.values()].map((pin) => pinItem(pin, channel, { moderate, say })));
     pins.hidden = pinned.size === 0;
   }
 

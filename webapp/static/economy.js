@@ -3,7 +3,7 @@
 // supporter board, red packets (countdown, grab, the reveal once finished) and collectible
 // drops (claim, the edition and its certificate). Everything rides on the room channel
 // (channel.js): sends, grabs and claims are ops whose ids make retries safe.
-import { el } from "/static/chat.js";
+import { el } from "/static/dom.js";
 
 
 function seconds(until) {

@@ -122,13 +122,80 @@ document.getElementById("rules-form").addEventListener("submit", async (event) =
 
 document.getElementById("clear-chat").addEventListener("click", () => moderate({ action: "clear" }));
 
+// Pins: an announcement, or a card (a service link, a coupon, a content) — one of each kind up
+// at a time. The record beside shows each card's clicks and the room's total.
 const pinForm = document.getElementById("pin-form");
+const PIN_RECORD_MS = 5000;
+
+function pinBody(form) {
+  const kind = form.kind.value;
+  if (kind === "announcement") return { kind, text: form.text.value };
+  if (kind === "coupon") return { kind, coupon_id: form.coupon_id.value };
+  if (kind === "content") return { kind, content_id: form.content_id.value };
+  const service = { app_id: form.app_id.value.trim(), page: form.page.value.trim(), title: form.title.value.trim() };
+  const query = Object.fromEntries(new URLSearchParams(form.query.value.trim()));
+  if (Object.keys(query).length) service.query = query;
+  if (form.image.value.trim()) service.image = form.image.value.trim();
+  if (form.url.value.trim()) service.url = form.url.value.trim();
+  return { kind, service };
+}
+
+async function options(select, path, label) {
+  const answer = await fetch(`/api/v1/accounts/${panel.dataset.accountId}${path}?limit=50`, { credentials: "same-origin" });
+  if (!answer.ok) return;
+  const { items } = await answer.json();
+  select.replaceChildren(
+    ...items.map((item) => {
+      const option = document.createElement("option");
+      option.value = item.id;
+      option.textContent = label(item);
+      return option;
+    }),
+  );
+}
+
+async function showPinRecord() {
+  const [room, up] = await Promise.all([call("GET", ""), call("GET", "/pins")]);
+  if (!room || !up) return;
+  document.getElementById("pin-clicks").textContent = String(room.pin_clicks);
+  document.getElementById("pin-list").replaceChildren(
+    ...up.items
+      .filter((pin) => pin.kind !== "announcement")
+      .map((pin) => {
+        const item = document.createElement("li");
+        item.className = "pin-clicks";
+        item.dataset.pinId = pin.id;
+        item.textContent =
+          pin.kind === "coupon"
+            ? `${pin.text}: ${pin.coupon.total - pin.coupon.stock} of ${pin.coupon.total} claimed`
+            : `${pin.text}: ${pin.clicks} click${pin.clicks === 1 ? "" : "s"}`;
+        return item;
+      }),
+  );
+}
+
 if (pinForm) {
+  const form = pinForm.elements;
+  const showFields = () => {
+    for (const box of pinForm.querySelectorAll(".pin-fields")) box.hidden = box.dataset.kind !== form.kind.value;
+  };
+  form.kind.addEventListener("change", showFields);
+  showFields();
+  options(form.coupon_id, "/coupons", (c) => `${c.title} (${c.stock} left)`);
+  options(form.content_id, "/contents", (c) => `${c.title || (c.text || "").slice(0, 40) || c.caption || c.id} · ${c.kind}`);
   pinForm.addEventListener("submit", async (event) => {
     event.preventDefault();
-    const input = pinForm.elements.text;
-    if (await call("POST", "/pins", { kind: "announcement", text: input.value })) input.value = "";
+    const made = await call("POST", "/pins", pinBody(form));
+    if (made) {
+      tell(`Pinned: ${made.text}`);
+      if (form.kind.value === "announcement") form.text.value = "";
+      showPinRecord();
+    }
   });
+  channel.addEventListener("pin", () => showPinRecord());
+  channel.addEventListener("unpin", () => showPinRecord());
+  showPinRecord();
+  setInterval(showPinRecord, PIN_RECORD_MS);
 }
 
 // The economy: drop a red packet or a collectible from the budget, see the supporter board.
