@@ -398,7 +398,7 @@ class Channel:
         if not got.repeat:
             line = {"fan_id": viewer.fan_id, "name": viewer.name, "amount": got.amount}
             self._grabbed.setdefault(packet_id, (room_id, []))[1].append(line)
-            if got.packet.finished_at is not None:
+            if got.last:  # one grab finishes the packet; others of its group see it finished
                 await self._tell_grabs(packet_id)
                 await self.red_packet_changed(got.packet, "finished")
         return {"amount": got.amount, "repeat": got.repeat}

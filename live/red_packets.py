@@ -124,6 +124,11 @@ class Grab:
     amount: int
     repeat: bool  # the fan had grabbed this packet already: the same share again
 
+    @property
+    def last(self) -> bool:
+        """This grab took the packet's last share (and finished it): one grab ever is."""
+        return not self.repeat and self.n == self.packet.count - 1
+
 
 async def drop(
     store: DocumentStore,

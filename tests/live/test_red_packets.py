@@ -241,6 +241,10 @@ async def test_grabs_that_arrive_together_are_answered_each_in_arrival_order(
     ]
     finished = answers[5]
     assert isinstance(finished, red_packets.Grab) and finished.packet.reveal() is not None
+    # Every answer of the group sees the packet finished; one grab finished it.
+    grabs = [a for a in answers if isinstance(a, red_packets.Grab)]
+    assert all(g.packet.finished_at is not None for g in grabs)
+    assert [g.last for g in grabs] == [False, False, False, False, True]
     assert await ledger.balance(store, room.account_id, ledger.wallet(fans["m1"])) == 10
     assert await ledger.balance(store, room.account_id, ledger.wallet(fans["low"])) == 0
     assert await ledger.audit(store) == []
