@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from accounts import ledger
 from accounts import schema as accounts_schema
 from accounts.accounts import create_account
 from accounts.errors import Conflict
@@ -32,6 +33,7 @@ async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
         [*accounts_schema.INDEXES, *content_schema.INDEXES, *live_schema.INDEXES]
     )
     yield opened
+    assert await ledger.audit(opened) == []  # drops move no points: nothing may have moved
     await opened.close()
 
 

@@ -248,3 +248,57 @@ async def test_grabs_that_arrive_together_are_answered_each_in_arrival_order(
     assert await ledger.balance(store, room.account_id, ledger.wallet(fans["m1"])) == 10
     assert await ledger.balance(store, room.account_id, ledger.wallet(fans["low"])) == 0
     assert await ledger.audit(store) == []
+
+
+async def test_two_workers_on_the_same_file_grab_and_expire_exactly_once(
+    store: SQLiteStore, tmp_path: Path
+) -> None:
+    """Two processes' stores (each its own connections, lock and groups, on threads as
+    ``lifeaccount worker`` runs) grab one packet with the same fans, then both sweep it: one
+    share per winner across both, and one refund."""
+    # Both on threads: a worker waiting out the other's write lock must not stall the loop
+    # the other's transaction needs (the fixture's store, inline, only sets up and checks).
+    first = SQLiteStore(tmp_path / "rp.db", threaded=True)
+    other = SQLiteStore(tmp_path / "rp.db", threaded=True)
+    try:
+        room = await live_room(store, budget=2_000)
+        packet = await red_packets.drop(
+            store, room, total=1_500, count=300, mode="random", expires_in_s=60, now=NOW
+        )
+        fans = [f"fan_{n:026d}" for n in range(400)]
+
+        async def grab(on: SQLiteStore, fan: str) -> tuple[str, int] | None:
+            try:
+                got = await red_packets.grab(on, packet.id, fan_id=fan, now=NOW)
+            except Conflict:
+                return None
+            return fan, got.amount
+
+        # Every fan asks through both workers at once, some of them twice on each.
+        asks = [grab(on, f) for f in fans for on in (first, other)]
+        asks += [grab(other, f) for f in fans[::7]]
+        answers = [a for a in await asyncio.gather(*asks) if a is not None]
+        won: dict[str, int] = {}
+        for fan, amount in answers:
+            assert won.setdefault(fan, amount) == amount  # both workers answer the same share
+        taken = await red_packets.grabs(store, packet.id)
+        assert len(won) == len(taken) == 300 and sum(won.values()) == 1_500
+        assert {g["fan_id"]: g["amount"] for g in taken} == won
+
+        # A second packet, partly grabbed, expires with both workers sweeping at once.
+        late = await red_packets.drop(
+            store, room, total=500, count=50, mode="equal", expires_in_s=60, now=NOW
+        )
+        for fan in fans[:20]:
+            await red_packets.grab(other, late.id, fan_id=fan, now=NOW)
+        after = NOW + timedelta(seconds=61)
+        both = await asyncio.gather(
+            red_packets.expire(first, late.id, now=after),
+            red_packets.expire(other, late.id, now=after),
+        )
+        assert [p.refunded for p in both if p is not None] == [300]
+        assert await ledger.balance(store, room.account_id, ledger.BUDGET) == 2_000 - 1_500 - 200
+        assert await ledger.audit(other) == []
+    finally:
+        await first.close()
+        await other.close()
