@@ -26,7 +26,7 @@ from accounts.staff import role_of
 from accounts.tiers import member_tier
 from content import coupons
 from content.sensitive import ReviewPolicy
-from live import certificates, drops, moderation, pins, props, red_packets, rooms, tickets
+from live import certificates, drops, moderation, pins, polls, props, red_packets, rooms, tickets
 from store.broker import PENDING, Broker, Event
 from store.clock import parse_rfc3339, rfc3339
 from store.port import DocumentStore
@@ -58,6 +58,11 @@ def is_chat(event: Event) -> bool:
     """Whether ``event`` is a chat line, without parsing it: the broker frames every event
     with its seq then its type first (``{"seq":N,"type":…``)."""
     return event.frame.find(CHAT_MARK, 0, 48) != -1
+
+
+def vote_result(got: polls.Vote, now: datetime) -> dict[str, Any]:
+    """A vote's answer: the fan's option and the results as they are now."""
+    return {"option": got.option, "repeat": got.repeat, **got.poll.told(now)}
 
 
 def room_state(room: rooms.Room) -> dict[str, Any]:
@@ -120,6 +125,7 @@ class Channel:
     # Red packets grabbed since the last round: packet id → (room id, the winners' lines).
     _grabbed: dict[str, tuple[str, list[dict[str, Any]]]] = field(default_factory=dict)
     _viewers: dict[str, int] = field(default_factory=dict)  # the last count told, by room
+    _voted: set[str] = field(default_factory=set)  # room polls voted on since the last round
 
     async def viewer(self, token: str | None, room_id: str) -> Viewer:
         """The viewer a hello's token names in ``room_id``: a fan token, a staff member's
@@ -202,6 +208,10 @@ class Channel:
             "pins": [p.event() for p in await pins.pinned(self.store, room_id)],
             "supporters": [asdict(s) for s in await props.supporters(self.store, room_id)],
             "drops": [d.told() for d in await drops.unfinished(self.store, room_id)],
+            "polls": [
+                p.told(self.now())
+                for p in await polls.room_polls(self.store, room_id, now=self.now())
+            ],
             "red_packets": [
                 red_packets.told(p, self.now())
                 for p in await red_packets.unfinished(self.store, room_id)
@@ -258,6 +268,7 @@ class Channel:
             "grab": self.grab,
             "claim": self.claim,
             "click": self.click,
+            "vote": self.vote,
         }
 
     async def chat(self, room_id: str, viewer: Viewer, op: dict[str, Any]) -> dict[str, Any]:
@@ -472,6 +483,40 @@ class Channel:
         click_id = pins.mint_click(self.secret, pin)
         return {"pin_id": pin.id, "click_id": click_id, "go": f"/go/{click_id}"}
 
+    async def vote(self, room_id: str, viewer: Viewer, op: dict[str, Any]) -> dict[str, Any]:
+        """A fan votes in a poll of the room, once. The room hears the results once a round
+        (``poll`` results), however many vote."""
+        if viewer.fan_id is None:
+            raise Forbidden("polls are answered by fans: sign in as a fan", code="read_only")
+        poll_id = op.get("poll_id")
+        if not isinstance(poll_id, str):
+            raise Invalid("poll_id names a poll of the room", field="poll_id")
+        poll = await polls.get_poll(self.store, poll_id)
+        if poll.room_id != room_id:
+            raise NotFound("poll", poll_id, field="poll_id")
+        got = await polls.vote(
+            self.store, poll_id, fan_id=viewer.fan_id, option=op.get("option"), now=self.now()
+        )
+        if not got.repeat:
+            self._voted.add(poll_id)
+        return vote_result(got, self.now())
+
+    def voted(self, poll: polls.Poll) -> None:
+        """A vote in a room's poll over HTTP: told with the next round's results."""
+        if poll.room_id is not None:
+            self._voted.add(poll.id)
+
+    async def poll_changed(self, poll: polls.Poll, action: str) -> Event | None:
+        """Tell a poll's room it opened (``poll`` created) or its results."""
+        if poll.room_id is None:
+            return None
+        data = {"action": action, **poll.told(self.now())}
+        return await self.broker.publish(topic(poll.room_id), body("poll", data, self.now()))
+
+    async def _tell_votes(self, poll_id: str) -> None:
+        self._voted.discard(poll_id)
+        await self.poll_changed(await polls.get_poll(self.store, poll_id), "results")
+
     async def drop_changed(self, drop: drops.Drop, action: str) -> Event:
         """Tell the room a collectible dropped, was claimed (the count) or sold out."""
         data = {"action": action, **drop.told()}
@@ -570,6 +615,8 @@ class Channel:
         now = self.now()
         for packet_id in list(self._grabbed):
             await self._tell_grabs(packet_id)
+        for poll_id in list(self._voted):
+            await self._tell_votes(poll_id)
         # Rooms with viewers here, and rooms liked over HTTP with none (the twin's taps).
         for room_id in dict.fromkeys([*room_ids, *self._taps]):
             taps = self._taps.pop(room_id, 0)

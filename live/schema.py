@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from live import drops, moderation, pins, props, red_packets, rooms
+from live import drops, moderation, pins, polls, props, red_packets, rooms
 from store.port import Index
 
 INDEXES: list[Index] = [
@@ -12,4 +12,5 @@ INDEXES: list[Index] = [
     *props.INDEXES,
     *red_packets.INDEXES,
     *drops.INDEXES,
+    *polls.INDEXES,
 ]

@@ -48,6 +48,7 @@ from webapp import (
     api_live_doc,
     api_moderation,
     api_points,
+    api_polls,
     api_props,
     api_red_packets,
     api_rooms,
@@ -63,6 +64,7 @@ from webapp import (
 )
 from webapp.api import Endpoint, routes
 from webapp.context import Services
+from webapp.embedding import EmbedCors
 from webapp.gateway import Gateway
 from webapp.headers import SecurityHeaders
 from webapp.idempotency import IdempotencyKeys
@@ -90,6 +92,7 @@ ENDPOINTS: list[Endpoint] = [
     *api_props.ENDPOINTS,
     *api_red_packets.ENDPOINTS,
     *api_drops.ENDPOINTS,
+    *api_polls.ENDPOINTS,
 ]
 STATIC = Path(__file__).parent / "static"
 
@@ -214,6 +217,7 @@ def openapi_document() -> dict[str, Any]:
     document["paths"].update(api_uploads.openapi_paths())
     api_live_doc.amend_document(document)
     api_commerce.amend_document(document)
+    api_polls.amend_document(document)
     return document
 
 
@@ -311,7 +315,14 @@ def create_app(
             Mount("/media/images", StaticFiles(directory=images, check_dir=False), name="images"),
         ],
         lifespan=lifespan,
-        middleware=[Middleware(SecurityHeaders)],
+        middleware=[
+            Middleware(SecurityHeaders),
+            Middleware(
+                EmbedCors,
+                store=lambda scope: scope["app"].state.services.store,
+                base_url=lambda scope: settings.base_url,
+            ),
+        ],
         exception_handlers={HTTPException: _http_error, Exception: _crash},
     )
     return app

@@ -235,6 +235,9 @@ def _seed(http: asgi.ASGIClient) -> Target:
     shop = {"app_id": "wx_shop", "page": "pages/goods", "title": "seed"}
     card = {"kind": "service", "service": shop}
     carded = ok(http.post(f"/api/v1/rooms/{card_room}/pins", json=card, headers=key), 201)
+    # A poll open for the whole run, for reads and votes.
+    ask = {"question": "seed?", "options": ["a", "b", "c"], "closes_in_s": 86_400}
+    poll = ok(http.post(f"/api/v1/accounts/{a['account']['id']}/polls", json=ask, headers=key), 201)
 
     return Target(
         app=http.app,
@@ -258,6 +261,7 @@ def _seed(http: asgi.ASGIClient) -> Target:
             "coupon_id": coupons,
             "room_id": rooms(10),
             "pin_id": [pinned["id"]],
+            "poll_id": [poll["id"]],
         },
         aimed={
             "POST /api/v1/contents/{content_id}/publish": aimed("draft", publish=False),

@@ -29,7 +29,7 @@ from accounts.tiers import set_ladder, set_member_tier
 from content import schema as content_schema
 from content.coupons import create_coupon
 from content.sensitive import ReviewPolicy, add_words
-from live import moderation, props, red_packets, rooms, tickets
+from live import moderation, polls, props, red_packets, rooms, tickets
 from live import schema as live_schema
 from live.channel import Channel, topic
 from store.broker import Broker, MemoryBroker
@@ -771,3 +771,42 @@ async def test_pinned_cards_reach_viewers_and_each_click_gets_its_own_id(setup: 
     finally:
         await reader.close()
         await fan.close()
+
+
+async def test_a_room_poll_rides_the_channel_votes_once_and_tells_results_once_a_round(
+    setup: Setup,
+) -> None:
+    room = await rooms.get_room(setup.store, setup.room_id)
+    reader, _ = await join(setup.url)
+    fans = [(await join(setup.url, token))[0] for token in setup.tokens[:2]]
+    try:
+        poll = await polls.create_poll(
+            setup.store,
+            room.account_id,
+            question="下一款？",
+            options=["乌龙", "红茶"],
+            closes_in_s=600,
+            room=room,
+            now=utc_now(),
+        )
+        await setup.channel.poll_changed(poll, "created")
+        told = (await of_type(reader, "poll"))["data"]
+        assert (told["action"], told["id"], told["counts"]) == ("created", poll.id, [0, 0])
+        op = {"op": "vote", "poll_id": poll.id}
+        answers = [await answer_of(f, {**op, "id": "v1", "option": 1}) for f in fans]
+        assert [a["result"]["repeat"] for a in answers] == [False] * 2
+        assert answers[-1]["result"]["counts"] == [0, 2]
+        assert await answer_of(fans[0], {**op, "id": "v1", "option": 1}) == answers[0]  # retry
+        again = await answer_of(fans[0], {**op, "id": "v2", "option": 0})
+        assert again["code"] == "already_voted"
+        guest = await answer_of(reader, {**op, "id": "g1", "option": 0})
+        assert guest["code"] == "read_only"
+        await setup.channel.tell([setup.room_id])  # the round: one results event for both votes
+        results = (await of_type(reader, "poll"))["data"]
+        assert (results["action"], results["counts"], results["total"]) == ("results", [0, 2], 2)
+        _, fresh = await join(setup.url)
+        assert [p["id"] for p in fresh["data"]["polls"]] == [poll.id]
+    finally:
+        await reader.close()
+        for f in fans:
+            await f.close()

@@ -401,6 +401,25 @@ async def test_real_answers_match_their_documented_schemas(
     await call("GET", "/api/v1/drops/{drop_id}", 200, dd, headers=fan)
     await call("GET", "/api/v1/me/collectibles", 200, headers=fan)
     await call("GET", "/api/v1/certificates/public-key", 200)
+    # Polls (webapp/api_polls.py): one in the room (the channel's vote op), one elsewhere.
+    ask = {"question": "下一款上什么？", "options": ["乌龙", "红茶"], "closes_in_s": 600}
+    in_room = await call(
+        "POST", acc + "/polls", 201, a, json={**ask, "room_id": r_["room_id"]}, headers=key
+    )
+    alone = await call("POST", acc + "/polls", 201, a, json=ask, headers=key)
+    await call("GET", acc + "/polls", 200, a)
+    for poll in (in_room, alone):
+        pl = {"poll_id": poll["id"]}
+        await call(
+            "POST", "/api/v1/polls/{poll_id}/votes", 201, pl, json={"option": 1}, headers=fan
+        )
+        await call(
+            "POST", "/api/v1/polls/{poll_id}/votes", 200, pl, json={"option": 1}, headers=fan
+        )
+        await call(
+            "POST", "/api/v1/polls/{poll_id}/votes", 409, pl, json={"option": 0}, headers=fan
+        )
+        await call("GET", "/api/v1/polls/{poll_id}", 200, pl, headers=fan)
     await call("GET", rm + "/health", 200, r_, headers=key)
     await call("POST", rm + "/moderation", 200, r_, json={"action": "clear"}, headers=key)
     await call("GET", rm + "/moderation", 200, r_, headers=key)
