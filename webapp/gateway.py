@@ -40,12 +40,14 @@ from websockets.protocol import State
 from accounts.errors import DomainError, NotFound
 from live.channel import Channel, RateLimited, Viewer, body, topic
 from store.broker import Broker, Event
+from webapp.embedding import embed_origins
 
 log = logging.getLogger("lifeaccount.gateway")
 PATH = re.compile(r"^/api/v1/rooms/(room_[0-9a-z]{10,40})/channel$")
 CLOSE_SLOW = 4008  # DESIGN §5: could not keep up; come back with since
 CLOSE_HELLO = 4001  # no hello, or a token that is not valid
 CLOSE_ROOM = 4004  # no such room
+CLOSE_ORIGIN = 4003  # a page on an origin the room's account does not embed on
 MAX_OP_BYTES = 4096
 
 
@@ -388,7 +390,12 @@ class Gateway:
         room_id = match.group(1)
         since = _since(parse_qs(url.query).get("since", [""])[0])
         try:
-            await self.channel.room(room_id)
+            room = await self.channel.room(room_id)
+            if not await self._origin_allowed(
+                request.headers.get("Origin"), request.headers.get("Host"), room.account_id
+            ):
+                await ws.close(CLOSE_ORIGIN, "origin_not_allowed")
+                return
             hello_id, viewer = await self._hello(ws, room_id)
         except NotFound:
             await ws.close(CLOSE_ROOM, "no such room")
@@ -420,6 +427,16 @@ class Gateway:
             await self.broker.leave(name, viewing.member)
             if not hub.viewings:
                 self._drop(hub)
+
+    async def _origin_allowed(self, origin: str | None, host: str | None, account_id: str) -> bool:
+        """A page may watch a room from this deployment's own host (its pages are served on
+        another port of it), or from an origin the room's account lists in its
+        ``embed_origins`` (DESIGN §7). A client that is no page sends no Origin."""
+        if origin is None:
+            return True
+        if urlsplit(origin).hostname == urlsplit(f"//{host or ''}").hostname:
+            return True
+        return origin in await embed_origins(self.channel.store, account_id)
 
     async def _hello(self, ws: ServerConnection, room_id: str) -> tuple[str | None, Viewer]:
         """The hello's id and who it names; :class:`Refused` when it names no one."""

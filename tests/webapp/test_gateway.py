@@ -810,3 +810,29 @@ async def test_a_room_poll_rides_the_channel_votes_once_and_tells_results_once_a
         await reader.close()
         for f in fans:
             await f.close()
+
+
+async def test_pages_watch_from_this_host_or_an_embed_origin_of_the_rooms_account(
+    setup: Setup,
+) -> None:
+    room = await rooms.get_room(setup.store, setup.room_id)
+    await update_profile(
+        setup.store, room.account_id, now=utc_now(), embed_origins=["https://shop.example"]
+    )
+    host = setup.url.split("/")[2].split(":")[0]
+    for origin, closed in [
+        ("https://shop.example", None),
+        (f"http://{host}:9999", None),  # our own pages, served from another port
+        ("https://evil.example", 4003),
+        ("https://shop.example.evil.example", 4003),
+    ]:
+        ws = await connect(setup.url, origin=origin)
+        try:
+            if closed is None:
+                assert (await hello(ws, None))["type"] == "ack"
+            else:
+                with pytest.raises(ConnectionClosed) as shut:
+                    await ws.recv()
+                assert shut.value.rcvd is not None and shut.value.rcvd.code == closed
+        finally:
+            await ws.close()
