@@ -45,3 +45,9 @@ ensure_node_modules() {
   npm ci --no-audit --no-fund --loglevel=error
   echo "$want" >"$stamp"
 }
+
+# The widget SDK bundle (components/dist, served at /sdk/lifeaccount.js), rebuilt with the
+# npm-installed esbuild when its sources changed.
+ensure_sdk() {
+  node components/build.mjs --if-stale
+}

@@ -177,7 +177,10 @@ async def read(call: Call) -> s.ContentOut:
     content = await get_content(call.services.store, call.params["content_id"])
     if content.status is not Status.PUBLISHED and not await _works_for(call, content.account_id):
         raise NotFound("content", content.id, field="content_id")
-    return await one_out(call, content)
+    out = await one_out(call, content)
+    if call.caller.kind is Kind.FAN:
+        out.liked = await likes.has_liked(call.services.store, content.id, call.caller.id)
+    return out
 
 
 async def publish_content(call: Call) -> s.PublishOut:

@@ -61,6 +61,7 @@ from webapp import (
     openapi,
     pages,
     scheduler,
+    sdk,
 )
 from webapp.api import Endpoint, routes
 from webapp.context import Services
@@ -71,6 +72,7 @@ from webapp.idempotency import IdempotencyKeys
 from webapp.live import LiveRooms
 from webapp.problems import bad_request, problem_response
 from webapp.schemas import HealthOut
+from webapp.sdk import Bundle
 from webapp.settings import Settings
 from webapp.vendor import Vendor
 
@@ -309,6 +311,7 @@ def create_app(
             *api_commerce.routes(),
             *api_live.routes(),
             *vendor.routes(),
+            *sdk.routes(Bundle()),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
             # Only the transcoded outputs are public; raw uploads under the same root are not.
             Mount("/media/videos", StaticFiles(directory=videos, check_dir=False), name="videos"),

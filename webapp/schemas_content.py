@@ -97,6 +97,9 @@ class ContentOut(Out):
     created_at: str
     updated_at: str
     url: str | None = Field(default=None, description="the content's public page, /c/{id}")
+    liked: bool | None = Field(
+        default=None, description="read with a fan token: whether the fan likes it"
+    )
 
 
 class ContentPageOut(Out):
