@@ -56,6 +56,7 @@ from webapp import (
     api_sessions,
     api_staff,
     api_uploads,
+    embed_pages,
     housekeeping,
     idempotency,
     openapi,
@@ -312,6 +313,7 @@ def create_app(
             *api_live.routes(),
             *vendor.routes(),
             *sdk.routes(Bundle()),
+            *embed_pages.routes(),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
             # Only the transcoded outputs are public; raw uploads under the same root are not.
             Mount("/media/videos", StaticFiles(directory=videos, check_dir=False), name="videos"),
