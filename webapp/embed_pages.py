@@ -10,14 +10,23 @@ box shows public data about many accounts and may be framed anywhere.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from html import escape
+from urllib.parse import urlencode, urlsplit
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from accounts.accounts import get_account, get_account_by_handle
+from accounts.errors import NotFound
+from content.contents import get_public_content
+from live.rooms import get_room
+from webapp.api import base_url
 from webapp.embedding import account_of, embed_origins
 from webapp.pages import render
+from webapp.problems import bad_request, problem_response
 
 
 @dataclass(frozen=True)
@@ -86,5 +95,96 @@ async def embed_page(request: Request) -> Response:
     return page
 
 
+# oEmbed 1.0 (https://oembed.com): a page of ours → an iframe of the embed page that fits it.
+OEMBED_SIZES = {"follow": (360, 72), "content-card": (360, 360), "live": (360, 240)}
+PAGE_PATHS = [
+    (re.compile(r"^/@([a-z0-9_.-]{1,40})$"), "follow"),
+    (re.compile(r"^/c/([A-Za-z0-9_]{1,64})$"), "content-card"),
+    (re.compile(r"^/r/([A-Za-z0-9_]{1,64})$"), "live"),
+]
+
+
+def oembed_problem(request: Request, status: int, code: str, detail: str) -> Response:
+    response = problem_response(bad_request(code, detail, status=status), request.url.path)
+    response.headers["access-control-allow-origin"] = "*"
+    return response
+
+
+async def oembed(request: Request) -> Response:
+    """``GET /oembed?url=<a page of ours>[&maxwidth=][&maxheight=]``: the oEmbed ``rich``
+    answer whose ``html`` frames the page's widget; 404 for a URL that is not ours."""
+    services = request.app.state.services
+    base = base_url(request, services.settings.base_url)
+    asked = request.query_params.get("url", "")
+    if request.query_params.get("format", "json") != "json":
+        return oembed_problem(request, 501, "format_not_supported", "only format=json is served")
+    parts = urlsplit(asked)
+    ours = urlsplit(base)
+    matched = next(
+        ((m, widget) for pattern, widget in PAGE_PATHS if (m := pattern.match(parts.path))), None
+    )
+    if (parts.scheme, parts.netloc) != (ours.scheme, ours.netloc) or matched is None:
+        return oembed_problem(request, 404, "not_found", f"{asked[:200]!r} is not a page of {base}")
+    found, widget = matched
+    store = services.store
+    try:
+        if widget == "follow":
+            account = await get_account_by_handle(store, found.group(1))
+            subject, title = account.id, account.name
+        elif widget == "content-card":
+            content = await get_public_content(store, found.group(1))
+            account = await get_account(store, content.account_id)
+            subject = content.id
+            title = content.title or content.text[:60] or content.caption[:60] or account.name
+        else:
+            room = await get_room(store, found.group(1))
+            account = await get_account(store, room.account_id)
+            subject, title = room.id, room.title
+    except NotFound:
+        return oembed_problem(request, 404, "not_found", f"nothing is shown at {asked[:200]!r}")
+    width, height = OEMBED_SIZES[widget]
+    width = _bounded(request.query_params.get("maxwidth"), width)
+    height = _bounded(request.query_params.get("maxheight"), height)
+    kind = WIDGETS[widget]
+    src = f"{base}/embed/{widget}?{urlencode({kind.attribute: subject})}"
+    html = (
+        f'<iframe src="{escape(src)}" width="{width}" height="{height}" '
+        f'style="border:0" loading="lazy" title="{escape(title)}"></iframe>'
+    )
+    body = {
+        "version": "1.0",
+        "type": "rich",
+        "title": title,
+        "author_name": account.name,
+        "author_url": f"{base}/@{account.handle}",
+        "provider_name": "lifeaccount",
+        "provider_url": base,
+        "html": html,
+        "width": width,
+        "height": height,
+        "cache_age": 3600,
+    }
+    return JSONResponse(body, headers={"access-control-allow-origin": "*"})
+
+
+def _bounded(value: str | None, natural: int) -> int:
+    """A size within the consumer's maximum (oEmbed §2.2), never below a usable 120."""
+    if value is None or not value.isdigit():
+        return natural
+    return max(120, min(natural, int(value)))
+
+
+def discovery(base: str, page_url: str, title: str) -> str:
+    """The oEmbed discovery link a page of ours carries (oEmbed §4)."""
+    href = f"{base}/oembed?{urlencode({'url': page_url, 'format': 'json'})}"
+    return (
+        f'<link rel="alternate" type="application/json+oembed" href="{escape(href)}" '
+        f'title="{escape(title)}">'
+    )
+
+
 def routes() -> list[Route]:
-    return [Route("/embed/{widget}", embed_page, methods=["GET"])]
+    return [
+        Route("/embed/{widget}", embed_page, methods=["GET"]),
+        Route("/oembed", oembed, methods=["GET"]),
+    ]

@@ -9,7 +9,7 @@ import secrets
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode, urlsplit
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
@@ -17,7 +17,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from accounts import apikeys, ledger, staff
-from accounts.accounts import get_account, get_account_by_handle
+from accounts.accounts import Account, get_account, get_account_by_handle
 from accounts.errors import DomainError, NotFound
 from accounts.signup import sign_up
 from accounts.staff import Role
@@ -49,10 +49,20 @@ from webapp.context import Services
 
 def environment() -> Environment:
     """The pages' Jinja2 environment; the app builds it once at start-up."""
-    return Environment(
+    env = Environment(
         loader=FileSystemLoader(Path(__file__).parent / "templates"),
         autoescape=select_autoescape(["html"]),
         enable_async=False,
+    )
+    env.globals["oembed_href"] = oembed_href
+    return env
+
+
+def oembed_href(page_url: str) -> str:
+    """Where the oEmbed answer for one of our pages is (its discovery link, oEmbed §4)."""
+    parts = urlsplit(page_url)
+    return (
+        f"{parts.scheme}://{parts.netloc}/oembed?{urlencode({'url': page_url, 'format': 'json'})}"
     )
 
 
@@ -327,6 +337,26 @@ async def _console_action(
     return None, "Unknown action."
 
 
+def account_json_ld(account: Account, url: str) -> dict[str, Any]:
+    """The account's page as schema.org data: a profile of an organization, its followers."""
+    brand: dict[str, Any] = {
+        "@type": "Organization",
+        "name": account.name,
+        "alternateName": f"@{account.handle}",
+        "url": url,
+        "interactionStatistic": {
+            "@type": "InteractionCounter",
+            "interactionType": "https://schema.org/FollowAction",
+            "userInteractionCount": account.follower_count,
+        },
+    }
+    if account.bio:
+        brand["description"] = account.bio
+    if account.avatar_url:
+        brand["image"] = account.avatar_url
+    return {"@context": "https://schema.org", "@type": "ProfilePage", "mainEntity": brand}
+
+
 async def account_page(request: Request) -> Response:
     services = _services(request)
     handle = request.path_params["handle"]
@@ -347,6 +377,7 @@ async def account_page(request: Request) -> Response:
         400 if error else 200,
         account=account,
         url=url,
+        json_ld=account_json_ld(account, url),
         quote=quote,
         contents=feed.items,
         next_cursor=feed.next_cursor,

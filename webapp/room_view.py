@@ -7,6 +7,7 @@ a live one, and links an ended one to its replay.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from accounts.accounts import Account
 from live.rooms import Room, State
@@ -20,6 +21,7 @@ class RoomMeta:
     title: str
     description: str
     og: list[tuple[str, str]]  # (property, content) in the order the tags appear
+    json_ld: dict[str, Any]  # a schema.org BroadcastEvent
 
 
 def state_line(room: Room) -> str:
@@ -46,4 +48,24 @@ def room_meta(room: Room, account: Account, base: str, cover_url: str | None) ->
     ]
     if cover_url:
         og.append(("og:image", cover_url))
-    return RoomMeta(url, room.title, description, og)
+    json_ld: dict[str, Any] = {
+        "@context": "https://schema.org",
+        "@type": "BroadcastEvent",
+        "name": room.title,
+        "url": url,
+        "description": description,
+        "isLiveBroadcast": True,
+        "publisher": {
+            "@type": "Organization",
+            "name": account.name,
+            "url": f"{base}/@{account.handle}",
+        },
+    }
+    start = room.started_at or room.scheduled_at
+    if start:
+        json_ld["startDate"] = start
+    if room.ended_at:
+        json_ld["endDate"] = room.ended_at
+    if cover_url:
+        json_ld["image"] = cover_url
+    return RoomMeta(url, room.title, description, og, json_ld)
