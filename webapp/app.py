@@ -56,7 +56,9 @@ from webapp import (
     api_sessions,
     api_staff,
     api_uploads,
+    demo,
     embed_pages,
+    gallery,
     housekeeping,
     idempotency,
     openapi,
@@ -261,6 +263,10 @@ def create_app(
         mimetypes.add_type("application/vnd.apple.mpegurl", ".m3u8")
         mimetypes.add_type("video/iso.segment", ".m4s")
         app.state.services = services
+        if settings.demo:
+            seeded = await demo.seed(services)
+            log.info("the demo brand: /@%s; the widget gallery: /developers/widgets", demo.HANDLE)
+            log.debug("demo ids: %s", seeded)
         app.state.templates = pages.environment()
         app.state.templates.globals["vendor"] = vendor.urls()
         sweeper = asyncio.create_task(housekeeping.run_forever(services))
@@ -314,6 +320,7 @@ def create_app(
             *vendor.routes(),
             *sdk.routes(Bundle()),
             *embed_pages.routes(),
+            *gallery.routes(),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
             # Only the transcoded outputs are public; raw uploads under the same root are not.
             Mount("/media/videos", StaticFiles(directory=videos, check_dir=False), name="videos"),

@@ -1,4 +1,4 @@
-"""``lifeaccount serve | worker | check``: the command line (DESIGN §9)."""
+"""``lifeaccount serve | demo | worker | check | words | verify``: the command line (DESIGN §9)."""
 
 from __future__ import annotations
 
@@ -45,16 +45,20 @@ def _parser() -> argparse.ArgumentParser:
         )
 
     serve = sub.add_parser("serve", help="run the whole platform in one process")
-    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="port (default 8000; 0 picks a free one)")
-    serve.add_argument("--base-url", dest="base_url", help="public URL, e.g. https://la.example")
-    serve.add_argument(
-        "--channel-port",
-        dest="channel_port",
-        type=int,
-        help="the room channel's websocket port (default: the port + 1)",
+    demo = sub.add_parser(
+        "demo", help="serve, after seeding a demo brand (the widget gallery works on it)"
     )
-    common(serve)
+    for p in (serve, demo):
+        p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+        p.add_argument("--port", type=int, help="port (default 8000; 0 picks a free one)")
+        p.add_argument("--base-url", dest="base_url", help="public URL, e.g. https://la.example")
+        p.add_argument(
+            "--channel-port",
+            dest="channel_port",
+            type=int,
+            help="the room channel's websocket port (default: the port + 1)",
+        )
+        common(p)
     worker = sub.add_parser("worker", help="run a media worker process sharing the store")
     worker.add_argument("--data-dir", dest="data_dir", help="where data lives (default ./data)")
     worker.add_argument("--store", help="sqlite:///FILE (default sqlite:///lifeaccount.db)")
@@ -102,6 +106,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "verify":  # offline: no settings, no data
         return _verify(args.certificate, args.key)
     flags: dict[str, Any] = {k: v for k, v in vars(args).items() if k != "command"}
+    if args.command == "demo":
+        flags["demo"] = True
     try:
         settings = Settings.load(flags)
     except SettingsError as exc:

@@ -52,6 +52,7 @@ class Settings:
     # empty: ws(s)://<the host of each request>:<channel port>.
     channel_port: int = -1
     channel_url: str = ""
+    demo: bool = False  # `lifeaccount demo`: seed the demo brand at start-up (webapp/demo.py)
 
     def ice(self) -> Ice:
         """How WebRTC peers reach this host; SettingsError when a setting is malformed."""

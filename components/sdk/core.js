@@ -156,7 +156,7 @@ const CSS = `
 :host { display: inline-block; font: var(--la-font, 14px/1.4 system-ui, sans-serif); color: var(--la-ink, #1d1d1f); }
 :host([hidden]) { display: none; }
 .box { background: var(--la-bg, #fff); border: 1px solid var(--la-line, #e3e3e8); border-radius: var(--la-radius, 10px); padding: .6em .8em; display: grid; gap: .4em; }
-button { font: inherit; cursor: pointer; border: 0; border-radius: var(--la-radius, 10px); padding: .35em .9em; background: var(--la-accent, #ff5a1f); color: var(--la-accent-ink, #fff); }
+button { font: inherit; cursor: pointer; border: 0; border-radius: var(--la-radius, 10px); padding: .35em .9em; background: var(--la-accent, #c2410c); color: var(--la-accent-ink, #fff); }
 button[aria-pressed="true"] { background: var(--la-muted-bg, #eee); color: var(--la-ink, #1d1d1f); }
 button:disabled { cursor: not-allowed; opacity: .55; }
 button:focus-visible, a:focus-visible, input:focus-visible { outline: 2px solid var(--la-focus, #1a73e8); outline-offset: 2px; }
@@ -164,8 +164,8 @@ button:focus-visible, a:focus-visible, input:focus-visible { outline: 2px solid 
 .error { color: var(--la-bad, #b3261e); font-size: .9em; }
 .row { display: flex; align-items: center; gap: .5em; flex-wrap: wrap; }
 .title { font-weight: 600; }
-a { color: var(--la-link, var(--la-accent, #ff5a1f)); }
-.bar { height: .45em; background: var(--la-accent, #ff5a1f); border-radius: 1em; }
+a { color: var(--la-link, var(--la-accent, #c2410c)); }
+.bar { height: .45em; background: var(--la-accent, #c2410c); border-radius: 1em; }
 ul, ol { margin: 0; padding-left: 1.1em; }
 img { max-width: 100%; border-radius: calc(var(--la-radius, 10px) / 2); }
 input { font: inherit; padding: .3em .5em; border: 1px solid var(--la-line, #e3e3e8); border-radius: 6px; min-width: 0; flex: 1; }
