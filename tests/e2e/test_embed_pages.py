@@ -86,7 +86,8 @@ def test_a_brand_page_frames_widgets_hands_a_token_over_and_hears_what_happens(
     follow = page.frame_locator("#follow").locator("la-follow button")
     expect(follow).to_be_enabled()  # the token from the fragment
     follow.click()
-    expect(follow).to_have_text("Following")
+    expect(follow).to_have_text("Following")  # at once: optimistic; then the server answers
+    page.wait_for_function("window.got.some(([, type]) => type === 'followed')")
     me = bearer(fan["token"])
     assert api.get(account, headers=me).json()["following"] is True
     claim = page.frame_locator("#coupon").locator("la-coupon button")

@@ -54,6 +54,11 @@ def host_page(server: Server, widgets: str) -> str:
 </script></body></html>"""
 
 
+def heard(page: Page, event: str) -> None:
+    """Wait for the widget's event: sent once the server answered (the change shows before)."""
+    page.wait_for_function(f"window.seen.includes({event!r})", timeout=TIMEOUT_MS)
+
+
 def stamp(at: datetime) -> str:
     return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
@@ -108,26 +113,31 @@ def test_a_fan_takes_part_through_widgets_on_the_brands_own_origin(
     follow = page.locator("la-follow button")
     expect(follow).to_have_text("Follow")
     follow.click()
-    expect(follow).to_have_text("Following")
+    expect(follow).to_have_text("Following")  # at once: optimistic
+    heard(page, "followed")  # and then the server's answer
     me = bearer(fan["token"])
     assert api.get(account, headers=me).json()["following"] is True
 
     page.locator("la-like button").click()
     expect(page.locator("la-like button")).to_have_attribute("aria-pressed", "true")
+    heard(page, "liked")
     assert api.get(f"/api/v1/contents/{content_id}").json()["counters"]["likes"] == 1
 
     page.locator("la-comments input").fill("好喝！")
     page.locator("la-comments button").click()
     expect(page.locator("la-comments li").first).to_contain_text("好喝！")
+    heard(page, "commented")
     comments = api.get(f"/api/v1/contents/{content_id}/comments").json()["items"]
     assert [c["text"] for c in comments] == ["好喝！"]
 
     page.locator("la-poll button", has_text="红茶").click()
     expect(page.locator("la-poll")).to_contain_text("红茶 ✓")
+    heard(page, "voted")
     assert api.get(f"/api/v1/polls/{poll['id']}").json()["counts"] == [0, 1]
 
     page.locator("la-coupon button").click()
     expect(page.locator("la-coupon")).to_contain_text("Claimed: №1")
+    heard(page, "claimed")
     mine = api.get("/api/v1/me/coupons", headers=me).json()["items"]
     assert [c["coupon_id"] for c in mine] == [coupon["id"]]
 
@@ -141,6 +151,7 @@ def test_a_fan_takes_part_through_widgets_on_the_brands_own_origin(
     expect(grab).to_have_text("Grab")
     grab.click()
     expect(grab).to_have_text("Got 10")
+    heard(page, "grabbed")
     wallets = api.get("/api/v1/me/wallets", headers=me).json()["items"]
     assert [(w["account_id"], w["balance"]) for w in wallets] == [(owner.account_id, 10)]
 
@@ -179,3 +190,76 @@ def test_a_page_on_an_unlisted_origin_gets_no_answers(
     expect(page.locator("la-follow")).to_contain_text("No connection")
     assert api.get(account, headers=bearer(fan["token"])).json()["following"] is False
     page.close()
+
+
+DEEP_FOCUS = """() => {
+  let at = document.activeElement;
+  const path = [];
+  while (at && at.shadowRoot && at.shadowRoot.activeElement) {
+    path.push(at.localName);
+    at = at.shadowRoot.activeElement;
+  }
+  if (at) path.push(at.localName);
+  return path.join(">");
+}"""
+
+
+def tab_to(page: Page, target: str, most: int = 40) -> list[str]:
+    """Press Tab until the focus (inside shadow roots) is ``target``; the stops passed."""
+    stops: list[str] = []
+    for _ in range(most):
+        page.keyboard.press("Tab")
+        stops.append(page.evaluate(DEEP_FOCUS))
+        if stops[-1] == target:
+            return stops
+    raise AssertionError(f"Tab never reached {target}: {stops}")
+
+
+def test_a_fan_uses_every_widget_by_keyboard(
+    api: httpx.Client, server: Server, page: Page, shop: Origin
+) -> None:
+    owner = sign_up_api(api)
+    key = owner.key_headers
+    account = f"/api/v1/accounts/{owner.account_id}"
+    assert api.patch(account, json={"embed_origins": [shop.url]}, headers=key).is_success
+    post = api.post(f"{account}/contents", json={"kind": "post", "text": "键盘"}, headers=key)
+    content_id = post.json()["id"]
+    assert api.post(f"/api/v1/contents/{content_id}/publish", json={}, headers=key).is_success
+    poll = api.post(
+        f"{account}/polls",
+        json={"question": "键盘？", "options": ["是", "否"], "closes_in_s": 600},
+        headers=key,
+    ).json()
+    fan = mint_fan(api, owner.account_id, owner.api_key, "k-1")
+    widgets = f"""
+      <la-follow account="{owner.account_id}"></la-follow>
+      <la-like content="{content_id}"></la-like>
+      <la-poll poll="{poll["id"]}"></la-poll>
+      <la-comments content="{content_id}"></la-comments>"""
+    url = shop.page("keys.html", host_page(server, widgets))
+    expect.set_options(timeout=TIMEOUT_MS)
+    page.goto(f"{url}#token={fan['token']}")
+    expect(page.locator("la-follow button")).to_be_enabled()
+    expect(page.locator("la-comments input")).to_be_enabled()
+    tab_to(page, "la-follow>button")
+    page.keyboard.press("Enter")
+    expect(page.locator("la-follow button")).to_have_text("Following")
+    tab_to(page, "la-like>button")
+    page.keyboard.press("Space")
+    expect(page.locator("la-like button")).to_have_attribute("aria-pressed", "true")
+    tab_to(page, "la-poll>button")  # the first answer
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")  # the second
+    expect(page.locator("la-poll")).to_contain_text("否 ✓")
+    tab_to(page, "la-comments>input")
+    page.keyboard.type("用键盘写的")
+    page.keyboard.press("Enter")
+    expect(page.locator("la-comments li").first).to_contain_text("用键盘写的")
+    for event in ("followed", "liked", "voted", "commented"):
+        heard(page, event)
+    me = bearer(fan["token"])
+    assert api.get(account, headers=me).json()["following"] is True
+    assert api.get(f"/api/v1/contents/{content_id}").json()["counters"]["likes"] == 1
+    assert api.get(f"/api/v1/polls/{poll['id']}").json()["counts"] == [0, 1]
+    comments = api.get(f"/api/v1/contents/{content_id}/comments").json()["items"]
+    assert [c["text"] for c in comments] == ["用键盘写的"]
