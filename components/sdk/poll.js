@@ -53,11 +53,12 @@ export class LaPoll extends Widget {
     const closed = poll.state !== "open";
     const voted = poll.mine !== null && poll.mine !== undefined;
     const guest = !this.token;
-    this.setState(closed ? "ended" : guest ? "anonymous" : "ready");
+    // Locked once the server said the fan's tier is below the poll's (a page never knows it).
+    this.setState(closed ? "ended" : guest ? "anonymous" : this.locked ? "locked" : "ready");
     const rows = poll.options.map((text, i) => {
       const share = poll.total ? Math.round((100 * poll.counts[i]) / poll.total) : 0;
       const label = `${text}${poll.mine === i ? " ✓" : ""}`;
-      if (voted || closed || guest) {
+      if (voted || closed || guest || this.locked) {
         return h(
           "li",
           { part: "result" },
@@ -98,6 +99,7 @@ export class LaPoll extends Widget {
       this.emit("voted", { poll_id: before.id, option: done.option, counts: done.counts });
     } catch (error) {
       this.poll = before;
+      if (error.code === "tier_required") this.locked = true;
       this.draw(MESSAGES[error.code] || error.message, "error");
     }
   }

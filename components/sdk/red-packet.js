@@ -18,6 +18,7 @@ export class LaRedPacket extends Widget {
     this.channel = channel;
     this.packets = new Map();
     this.mine = new Map();
+    this.locked = new Set();
     const onSnapshot = ({ detail }) => {
       this.packets = new Map(detail.data.red_packets.map((p) => [p.id, p]));
       this.draw();
@@ -58,10 +59,12 @@ export class LaRedPacket extends Widget {
     const wait = Math.max(0, Math.ceil((Date.parse(packet.opens_at) - Date.now()) / 1000));
     const mine = this.mine.get(packet.id);
     const over = packet.state === "finished" || packet.grabbed_count >= packet.count;
-    this.setState(over ? "ended" : guest ? "anonymous" : packet.min_tier > 0 ? "locked" : "ready");
+    const locked = this.locked.has(packet.id); // the server said the fan's tier is too low
+    this.setState(over ? "ended" : guest ? "anonymous" : locked ? "locked" : "ready");
     let label = "Grab";
     if (mine !== undefined) label = `Got ${mine}`;
     else if (over) label = "All taken";
+    else if (locked) label = "🔒 Members only";
     else if (wait > 0) label = `Opens in ${wait}s`;
     const box = h(
       "div",
@@ -71,7 +74,7 @@ export class LaRedPacket extends Widget {
         "div",
         { className: "row" },
         h("span", { className: "muted", part: "count" }, `${packet.grabbed_count} / ${packet.count} grabbed`),
-        h("button", { type: "button", part: "button", disabled: guest || over || wait > 0 || mine !== undefined, onclick: () => this.grab(packet) }, label),
+        h("button", { type: "button", part: "button", disabled: guest || over || locked || wait > 0 || mine !== undefined, onclick: () => this.grab(packet) }, label),
       ),
       packet.min_tier > 0 ? h("p", { className: "muted" }, `For members of tier ${packet.min_tier} and up.`) : null,
     );
@@ -86,6 +89,7 @@ export class LaRedPacket extends Widget {
       this.draw(`You got ${answer.result.amount} points.`);
       this.emit("grabbed", { red_packet_id: packet.id, amount: answer.result.amount, repeat: answer.result.repeat });
     } else {
+      if (answer.code === "tier_required") this.locked.add(packet.id);
       this.draw(MESSAGES[answer.code] || answer.message, "error");
     }
   }

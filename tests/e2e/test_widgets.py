@@ -230,12 +230,35 @@ def test_a_fan_uses_every_widget_by_keyboard(
         json={"question": "键盘？", "options": ["是", "否"], "closes_in_s": 600},
         headers=key,
     ).json()
+    now = datetime.now(UTC)
+    coupon = api.post(
+        f"{account}/coupons",
+        json={
+            "title": "键盘券",
+            "stock": 5,
+            "per_fan_limit": 1,
+            "valid_from": stamp(now - timedelta(hours=1)),
+            "valid_until": stamp(now + timedelta(days=1)),
+        },
+        headers=key,
+    ).json()
+    room = create_room(api, owner)
+    assert api.post(f"/api/v1/rooms/{room['id']}/start", headers=key).is_success
+    budget = {"points": 100, "reason": "packets"}
+    assert api.post(
+        f"{account}/budget/credits", json=budget, headers={**key, "Idempotency-Key": "b1"}
+    ).is_success
+    packet = {"total": 20, "count": 2, "mode": "equal"}
+    assert api.post(f"/api/v1/rooms/{room['id']}/red-packets", json=packet, headers=key).is_success
     fan = mint_fan(api, owner.account_id, owner.api_key, "k-1")
     widgets = f"""
       <la-follow account="{owner.account_id}"></la-follow>
       <la-like content="{content_id}"></la-like>
       <la-poll poll="{poll["id"]}"></la-poll>
-      <la-comments content="{content_id}"></la-comments>"""
+      <la-comments content="{content_id}"></la-comments>
+      <la-coupon coupon="{coupon["id"]}"></la-coupon>
+      <la-red-packet room="{room["id"]}"></la-red-packet>
+      <la-content-card content="{content_id}"></la-content-card>"""
     url = shop.page("keys.html", host_page(server, widgets))
     expect.set_options(timeout=TIMEOUT_MS)
     page.goto(f"{url}#token={fan['token']}")
@@ -255,7 +278,14 @@ def test_a_fan_uses_every_widget_by_keyboard(
     page.keyboard.type("用键盘写的")
     page.keyboard.press("Enter")
     expect(page.locator("la-comments li").first).to_contain_text("用键盘写的")
-    for event in ("followed", "liked", "voted", "commented"):
+    tab_to(page, "la-coupon>button")
+    page.keyboard.press("Enter")
+    expect(page.locator("la-coupon")).to_contain_text("Claimed: №1")
+    tab_to(page, "la-red-packet>button")
+    page.keyboard.press("Enter")
+    expect(page.locator("la-red-packet button")).to_have_text("Got 10")
+    tab_to(page, "la-content-card>a")  # its title: a link to the content's page
+    for event in ("followed", "liked", "voted", "commented", "claimed", "grabbed"):
         heard(page, event)
     me = bearer(fan["token"])
     assert api.get(account, headers=me).json()["following"] is True
@@ -263,3 +293,7 @@ def test_a_fan_uses_every_widget_by_keyboard(
     assert api.get(f"/api/v1/polls/{poll['id']}").json()["counts"] == [0, 1]
     comments = api.get(f"/api/v1/contents/{content_id}/comments").json()["items"]
     assert [c["text"] for c in comments] == ["用键盘写的"]
+    assert [c["coupon_id"] for c in api.get("/api/v1/me/coupons", headers=me).json()["items"]] == [
+        coupon["id"]
+    ]
+    assert [w["balance"] for w in api.get("/api/v1/me/wallets", headers=me).json()["items"]] == [10]

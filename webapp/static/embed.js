@@ -50,10 +50,15 @@ window.addEventListener("message", (event) => {
 onEvent((type, _widget, data) => tell(type, data));
 
 if (miniProgram && typeof miniProgram.navigateTo === "function") {
-  // A service link opens the mini-program page itself, with the click id in its query.
+  // A service link opens the mini-program page itself, with the click id in its query; the
+  // click is recorded as /go would (a request it answers with its redirect, not followed),
+  // so the brand's report of the order finds it.
   window.__lifeaccountBridge = (link) => {
     const query = new URLSearchParams(link.query || {});
-    if (link.click_url) query.set("la_click", link.click_url.split("/").pop());
+    if (link.click_url) {
+      query.set("la_click", link.click_url.split("/").pop());
+      fetch(link.click_url, { redirect: "manual", credentials: "omit", keepalive: true }).catch(() => {});
+    }
     miniProgram.navigateTo({ url: `/${link.page.replace(/^\//, "")}?${query}` });
   };
 }
