@@ -240,6 +240,7 @@ def create_app(
     videos = api_uploads.blob_store(settings).path("videos")
     images = api_uploads.blob_store(settings).path("images")
     vendor = Vendor()
+    bundle = Bundle()  # the widget SDK's build (webapp/sdk.py), read again when rebuilt
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -268,6 +269,7 @@ def create_app(
             log.info("the demo brand: /@%s; the widget gallery: /developers/widgets", demo.HANDLE)
             log.debug("demo ids: %s", seeded)
         app.state.templates = pages.environment()
+        app.state.sdk = bundle
         app.state.templates.globals["vendor"] = vendor.urls()
         sweeper = asyncio.create_task(housekeeping.run_forever(services))
         # The in-process media worker; `lifeaccount worker` processes add more hands.
@@ -318,7 +320,7 @@ def create_app(
             *api_commerce.routes(),
             *api_live.routes(),
             *vendor.routes(),
-            *sdk.routes(Bundle()),
+            *sdk.routes(bundle),
             *embed_pages.routes(),
             *gallery.routes(),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),

@@ -115,10 +115,12 @@ async def gallery(request: Request) -> Response:
         elif seeded is not None:
             subject = getattr(seeded, entry.field)
         shown.append((entry, kind, subject))
+    build = request.app.state.sdk.current()
     return render(
         request,
         "widgets.html",
         base=base,
+        build=build,
         entries=shown,
         theme=THEME,
         seeded=seeded is not None,
