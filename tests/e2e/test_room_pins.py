@@ -129,3 +129,36 @@ def test_the_host_pins_cards_that_viewers_click_and_claim(
     guest.close()
     mine = api.get("/api/v1/me/coupons", headers={"Authorization": f"Bearer {fan['token']}"})
     assert [c["coupon_id"] for c in mine.json()["items"]] == [made.json()["id"]]
+
+
+def test_the_host_asks_a_poll_that_viewers_answer_live(
+    api: httpx.Client, owner: Owner, page: Page, host_page: Page, context: BrowserContext
+) -> None:
+    room = create_room(api, owner)
+    assert api.post(f"/api/v1/rooms/{room['id']}/start", headers=owner.key_headers).is_success
+    fan = mint_fan(api, owner.account_id, owner.api_key, "poll-1")
+    expect.set_options(timeout=TIMEOUT_MS)
+    page.goto(f"/r/{room['id']}#token={fan['token']}")
+    expect(page.locator("#chat")).to_have_attribute("data-connected", "true")
+    guest = context.new_page()
+    guest.goto(f"/r/{room['id']}")
+    expect(guest.locator("#chat")).to_have_attribute("data-connected", "true")
+    host_page.goto(f"/console/rooms/{room['id']}/host")
+    expect(host_page.locator("#chat")).to_have_attribute("data-connected", "true")
+    form = host_page.locator("#poll-form")
+    form.locator("input[name=question]").fill("下一款泡什么？")
+    form.locator("textarea[name=options]").fill("乌龙\n红茶\n白茶")
+    form.locator("button[type=submit]").click()
+    expect(host_page.locator("#panel-note")).to_contain_text("Poll asked")
+    poll = page.locator("#economy .poll")
+    expect(poll).to_contain_text("下一款泡什么？")
+    expect(guest.locator("#economy .poll")).to_contain_text("0 votes")
+    expect(guest.locator("#economy .poll button")).to_have_count(0)  # guests read
+    poll.locator("button", has_text="红茶").click()
+    expect(page.locator("#economy")).to_have_attribute("data-last-answer", "voted")
+    expect(poll).to_contain_text("红茶 ✓ · 1 (100%)")
+    # The others see the results with the next round (about a second), not at each vote.
+    expect(guest.locator("#economy .poll")).to_contain_text("红茶 · 1 (100%)")
+    [asked] = api.get(f"/api/v1/accounts/{owner.account_id}/polls").json()["items"]
+    assert (asked["room_id"], asked["counts"]) == (room["id"], [0, 1, 0])
+    guest.close()

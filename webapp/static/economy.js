@@ -1,7 +1,8 @@
 // The room's economy on the viewer page: the props bar (a lock on what the fan's tier does not
 // reach; the server decides at each send), props others send (with their effect), the
 // supporter board, red packets (countdown, grab, the reveal once finished) and collectible
-// drops (claim, the edition and its certificate). Everything rides on the room channel
+// drops (claim, the edition and its certificate), and the room's polls (vote, then the
+// results as they come). Everything rides on the room channel
 // (channel.js): sends, grabs and claims are ops whose ids make retries safe.
 import { el } from "/static/dom.js";
 
@@ -16,6 +17,8 @@ export function mountEconomy(root, channel, { accountId, fanToken = null }) {
   const board = $(".supporters");
   const packets = $(".red-packets");
   const dropsBox = $(".drops");
+  const pollsBox = $(".polls");
+  const shownPolls = new Map(); // id → poll as last told, with the fan's own answer
   const note = $(".economy-note");
   const chatLines = document.querySelector("#chat .chat-lines");
   const shownPackets = new Map(); // id → packet as last told
@@ -117,6 +120,42 @@ export function mountEconomy(root, channel, { accountId, fanToken = null }) {
     return card;
   }
 
+  // A poll of the room: an answer button each until the fan votes (the channel's vote op;
+  // once per fan, the server says), then the results, which arrive once a round.
+  function pollCard(poll) {
+    const card = el("div", { className: "poll", dataset: { pollId: poll.id, state: poll.state } });
+    card.append(el("strong", {}, `📊 ${poll.question}`));
+    const list = el("ul", { className: "poll-options" });
+    const answered = poll.mine !== undefined || poll.state !== "open" || !fanToken;
+    poll.options.forEach((text, i) => {
+      const share = poll.total ? Math.round((100 * poll.counts[i]) / poll.total) : 0;
+      if (answered) {
+        const mark = poll.mine === i ? " ✓" : "";
+        list.append(el("li", {}, `${text}${mark} · ${poll.counts[i]} (${share}%)`));
+        return;
+      }
+      const answer = el("button", { type: "button", className: "vote" }, text);
+      answer.addEventListener("click", async () => {
+        const told = await channel.send("vote", { poll_id: poll.id, option: i });
+        if (told.type === "ack") {
+          shownPolls.set(poll.id, { ...shownPolls.get(poll.id), ...told.result, mine: told.result.option });
+          showPolls();
+        } else {
+          say(told.message, "error");
+        }
+        root.dataset.lastAnswer = told.type === "ack" ? "voted" : told.code;
+      });
+      list.append(el("li", {}, answer));
+    });
+    card.append(list, el("small", {}, `${poll.total} vote${poll.total === 1 ? "" : "s"}${poll.state === "open" ? "" : " · closed"}`));
+    return card;
+  }
+
+  function showPolls() {
+    pollsBox.replaceChildren(...[...shownPolls.values()].map(pollCard));
+    pollsBox.hidden = shownPolls.size === 0;
+  }
+
   function showDrops() {
     dropsBox.replaceChildren(...[...shownDrops.values()].map(dropCard));
     dropsBox.hidden = shownDrops.size === 0;
@@ -131,6 +170,15 @@ export function mountEconomy(root, channel, { accountId, fanToken = null }) {
     shownDrops.clear();
     for (const drop of data.drops || []) shownDrops.set(drop.id, drop);
     showDrops();
+    const mine = new Map([...shownPolls].map(([id, poll]) => [id, poll.mine]));
+    shownPolls.clear();
+    for (const poll of data.polls || []) shownPolls.set(poll.id, { ...poll, mine: mine.get(poll.id) });
+    showPolls();
+  });
+  channel.addEventListener("poll", ({ detail }) => {
+    const { action, ...poll } = detail.data;
+    shownPolls.set(poll.id, { ...shownPolls.get(poll.id), ...poll });
+    showPolls();
   });
   channel.addEventListener("prop", ({ detail }) => {
     const data = detail.data;

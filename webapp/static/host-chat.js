@@ -231,4 +231,31 @@ if (packetForm) {
   });
   channel.addEventListener("prop", () => showBoard());
   showBoard();
+  // A poll of this room: its results reach viewers (and this page) over the channel.
+  const pollForm = document.getElementById("poll-form");
+  pollForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const form = pollForm.elements;
+    const body = {
+      question: form.question.value.trim(),
+      options: form.options.value.split("\n").map((o) => o.trim()).filter(Boolean),
+      closes_in_s: Number(form.minutes.value) * 60,
+      min_tier: Number(form.min_tier.value),
+      room_id: roomId,
+    };
+    const answer = await fetch(`/api/v1/accounts/${panel.dataset.accountId}/polls`, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+      body: JSON.stringify(body),
+    });
+    const made = await answer.json();
+    if (answer.ok) {
+      tell(`Poll asked: ${made.question} (${made.options.length} answers).`);
+      pollForm.reset();
+    } else {
+      tell(made.detail || `The server answered ${answer.status}; try again.`, "error");
+      panel.dataset.lastError = made.code || String(answer.status);
+    }
+  });
 }
