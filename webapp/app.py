@@ -77,6 +77,7 @@ from webapp.problems import bad_request, problem_response
 from webapp.schemas import HealthOut
 from webapp.sdk import Bundle
 from webapp.settings import Settings
+from webapp.throttle import FailureThrottle
 from webapp.vendor import Vendor
 
 log = logging.getLogger("lifeaccount")
@@ -162,6 +163,7 @@ async def open_services(settings: Settings, now: Callable[[], datetime] = utc_no
         ),
         secret=settings.secret.encode(),
         now=now,
+        signup_throttle=FailureThrottle(settings.signups_per_hour, 3600),
         idempotency=IdempotencyKeys(store, now),
         jobs=jobs_queue,
         pipeline=pipeline,

@@ -27,6 +27,8 @@ class Settings:
     # processes share the SQLite file (FULL implies it).
     sqlite_threads: bool = False
     fan_token_ttl_s: int = 3600
+    # Sign-ups from one client address an hour (each costs a password hash).
+    signups_per_hour: int = 30
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536
     argon2_parallelism: int = 4

@@ -3,11 +3,14 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import Counter
+from dataclasses import replace
+from pathlib import Path
 
 import httpx
 from starlette.applications import Starlette
 
-from tests.conftest import Brand
+from tests.conftest import Brand, make_settings
+from webapp.app import create_app
 from webapp.throttle import FailureThrottle
 
 
@@ -126,3 +129,13 @@ async def test_accepting_invitations_is_throttled_per_address(
         assert 1 <= int(r.headers["retry-after"]) <= 900
         r = await invited.post("/api/v1/invitations/accept", json=accept)
         assert r.status_code == 201 and r.json()["role"] == "host"
+
+
+async def test_an_operator_sets_the_sign_up_allowance(tmp_path: Path) -> None:
+    settings = replace(make_settings(tmp_path / "data"), signups_per_hour=2)
+    app = create_app(settings)
+    async with app.router.lifespan_context(app), _from(app, "203.0.113.9") as busy:
+        answers = [
+            (await busy.post("/api/v1/signup", json=_signup(n))).status_code for n in range(3)
+        ]
+    assert answers == [201, 201, 429]
