@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from accounts.accounts import get_account
-from accounts.errors import Conflict, Invalid
+from accounts.errors import Conflict, DomainError, Invalid
 from accounts.fans import get_own_fan
 from store.clock import rfc3339
 from store.ids import new_id
@@ -274,6 +274,106 @@ async def pay_out(
     ]
 
 
+@dataclass(frozen=True)
+class Charge:
+    debit: str
+    points: int
+    idempotency_key: str
+    reason: str
+    reference: str
+
+
+async def collect(
+    store: DocumentStore,
+    *,
+    account_id: str,
+    credit: str,
+    charges: Sequence[Charge],
+    now: datetime,
+) -> list[Movement | DomainError]:
+    """``transfer`` for each charge from its own book into the one ``credit`` book, in one
+    transaction and a few trips to the store (a room's prop sends, grouped). Each charge
+    stands alone: one its book cannot pay (in the order given, so two charges of one book
+    both count) is answered ``insufficient_points`` and writes nothing, the others go through;
+    a key that moved these points before answers that movement (``repeat``); one that moved
+    other points is ``idempotency_key_reused``."""
+    keys = [c.idempotency_key for c in charges]
+    if len(set(keys)) != len(keys):
+        raise Invalid("each charge needs its own idempotency key", field="Idempotency-Key")
+    for c in charges:
+        check_points(c.points)
+        if c.debit in (credit, ISSUED):
+            raise Invalid("a charge is paid from a book of its own", field="debit")
+    if not charges:
+        return []
+    entries = store.collection(ENTRIES)
+    balances = store.collection(BALANCES)
+    answers: dict[str, Movement | DomainError] = {}
+    async with store.transaction():
+        for d in await entries.find({"account_id": account_id, "idempotency_key": {"$in": keys}}):
+            c = charges[keys.index(d["idempotency_key"])]
+            if (d["debit"], d["credit"], d["points"]) == (c.debit, credit, c.points):
+                answers[c.idempotency_key] = Movement(
+                    Entry.from_doc(d), d["credit_balance_after"], repeat=True
+                )
+            else:
+                answers[c.idempotency_key] = Invalid(
+                    "this idempotency key already moved other points; use a new key",
+                    code="idempotency_key_reused",
+                    field="Idempotency-Key",
+                )
+        new = [c for c in charges if c.idempotency_key not in answers]
+        if new:
+            await get_account(store, account_id)
+            debited = await balances.update_each(
+                [
+                    (
+                        {"id": _balance_id(account_id, c.debit), "balance": {"$gte": c.points}},
+                        {"$inc": {"balance": -c.points}},
+                    )
+                    for c in new
+                ]
+            )
+            paid = [c for c, left in zip(new, debited, strict=True) if left is not None]
+            for c, left in zip(new, debited, strict=True):
+                if left is None:
+                    answers[c.idempotency_key] = Conflict(
+                        f"{c.debit} holds fewer than {c.points} points",
+                        code="insufficient_points",
+                        field="points",
+                    )
+        else:
+            paid = []
+        if paid:
+            total = sum(c.points for c in paid)
+            credited = await balances.update_one(
+                {"id": _balance_id(account_id, credit)},
+                {"$inc": {"balance": total}, "$setOnInsert": _book_fields(account_id, credit)},
+                upsert=True,
+            )
+            assert credited is not None
+            after = credited["balance"] - total
+            docs = []
+            for c in paid:
+                after += c.points
+                doc = {
+                    "id": new_id("led"),
+                    "account_id": account_id,
+                    "debit": c.debit,
+                    "credit": credit,
+                    "points": c.points,
+                    "reason": c.reason,
+                    "reference": c.reference,
+                    "idempotency_key": c.idempotency_key,
+                    "credit_balance_after": after,
+                    "at": rfc3339(now),
+                }
+                docs.append(doc)
+                answers[c.idempotency_key] = Movement(Entry.from_doc(doc), after, repeat=False)
+            await entries.insert_many(docs)
+    return [answers[k] for k in keys]
+
+
 def _book_fields(account_id: str, book: str) -> dict[str, str]:
     fields = {"account_id": account_id, "book": book}
     if book.startswith("wallet:"):
@@ -344,6 +444,14 @@ async def credit_budget(
 async def balance(store: DocumentStore, account_id: str, book: str) -> int:
     doc = await store.collection(BALANCES).get(_balance_id(account_id, book))
     return int(doc["balance"]) if doc else 0
+
+
+async def balances(store: DocumentStore, account_id: str, books: Sequence[str]) -> dict[str, int]:
+    """The balances of several books of the account, in one read (0 for a book never used)."""
+    ids = {_balance_id(account_id, b): b for b in books}
+    found = await store.collection(BALANCES).find({"id": {"$in": sorted(ids)}})
+    held = {ids[d["id"]]: int(d["balance"]) for d in found}
+    return {b: held.get(b, 0) for b in books}
 
 
 async def fan_wallets(store: DocumentStore, fan_id: str) -> list[tuple[str, int]]:

@@ -12,15 +12,16 @@ points, so the board and the ledger never disagree.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from accounts import ledger
 from accounts.errors import Conflict, Forbidden, Invalid, NotFound
-from accounts.tiers import member_tier
+from accounts.tiers import member_tiers
 from content.fields import check_int, check_list, check_object, clean_line
 from content.uploads import check_http_url
+from live.groups import Groups
 from live.rooms import Room, State
 from store.clock import rfc3339
 from store.ids import new_id
@@ -167,58 +168,146 @@ async def send(
     now: datetime,
 ) -> Sent:
     """Send ``count`` of a prop in ``room`` from the fan's wallet, once per key: a retry
-    answers what the first send did, whatever changed since (the prop, the tier)."""
-    key = f"prop:{room.id}:{fan_id}:{idempotency_key}"
-    done = await ledger.moved(store, room.account_id, key)
-    if done is not None:
-        return await _repeat(store, room, fan_id, done)
+    answers what the first send did, whatever changed since (the prop, the tier).
+
+    Sends in one room that arrive together are written together (``live.groups``): one
+    transaction for the group, each send still standing alone — one the fan cannot pay, or
+    may not send, is refused by itself. Not for use inside an open store transaction."""
     if not isinstance(prop_id, str):
         raise Invalid("prop_id names a prop of the account", field="prop_id")
     count = check_int(1 if count is None else count, field="count", least=1, most=MAX_COUNT)
-    doc = await store.collection(PROPS).get(prop_id)
-    if doc is None or doc["account_id"] != room.account_id or not doc["enabled"]:
-        raise NotFound("prop", prop_id, field="prop_id")
-    prop = Prop.from_doc(doc)
-    if room.state is not State.LIVE:
-        raise Conflict("props are sent while the room is live", code="room_not_live")
-    tier = await member_tier(store, room.account_id, fan_id)
-    if tier < prop.min_tier:
-        raise Forbidden(
-            f"{prop.name} is for members of tier {prop.min_tier} and up", code="tier_required"
-        )
-    points = prop.price * count
+    key = f"prop:{room.id}:{fan_id}:{idempotency_key}"
+    return await _SENDS.ask(store, room.id, _Send(room, fan_id, fan_name, prop_id, count, key, now))
+
+
+@dataclass(frozen=True)
+class _Send:
+    room: Room
+    fan_id: str
+    fan_name: str
+    prop_id: str
+    count: int
+    key: str
+    now: datetime
+
+
+async def _send_group(
+    store: DocumentStore, room_id: str, group: list[_Send]
+) -> list[Sent | Exception]:
+    """One transaction for the room's sends that arrived together, in arrival order."""
+    room = group[-1].room  # the newest read of the room the askers made
+    keys = list(dict.fromkeys(s.key for s in group))
+    answers: dict[str, Sent | Exception] = {}
+    repeated: dict[str, str] = {}  # key → the fan whose send it repeats
     async with store.transaction():
-        moved = await ledger.transfer(
+        for doc in await store.collection(ledger.ENTRIES).find(
+            {"account_id": room.account_id, "idempotency_key": {"$in": keys}}
+        ):
+            first = ledger.Entry.from_doc(doc)
+            answers[first.idempotency_key] = await _repeat(store, first)
+            repeated[first.idempotency_key] = first.debit.removeprefix("wallet:")
+        found = await store.collection(PROPS).find(
+            {"id": {"$in": sorted({s.prop_id for s in group})}}
+        )
+        catalog = {d["id"]: Prop.from_doc(d) for d in found}
+        locked = any(p.min_tier for p in catalog.values())
+        fans = sorted({s.fan_id for s in group})
+        tiers = await member_tiers(store, room.account_id, fans) if locked else {}
+        paying: list[tuple[_Send, Prop]] = []
+        taking: set[str] = set()
+        for s in group:
+            if s.key in answers or s.key in taking:
+                continue
+            prop = catalog.get(s.prop_id)
+            refusal = _refusal(room, prop, s, tiers.get(s.fan_id, 0))
+            if refusal is not None:
+                answers[s.key] = refusal
+                continue
+            assert prop is not None
+            paying.append((s, prop))
+            taking.add(s.key)
+        moved = await ledger.collect(
             store,
             account_id=room.account_id,
-            debit=ledger.wallet(fan_id),
             credit=TAKINGS,
-            points=points,
-            reason=f"prop {prop.name} ×{count}",
-            reference=f"{room.id}/{prop.id}/{count}",  # room, prop, how many
-            idempotency_key=key,
-            now=now,
+            charges=[
+                ledger.Charge(
+                    debit=ledger.wallet(s.fan_id),
+                    points=prop.price * s.count,
+                    idempotency_key=s.key,
+                    reason=f"prop {prop.name} ×{s.count}",
+                    reference=f"{room.id}/{prop.id}/{s.count}",  # room, prop, how many
+                )
+                for s, prop in paying
+            ],
+            now=group[-1].now,
         )
-        if not moved.repeat:
-            await store.collection(SUPPORTERS).update_one(
-                {"id": f"{room.id}/{fan_id}"},
-                {
-                    "$inc": {"points": points, "sends": 1},
-                    "$set": {"name": fan_name},
-                    "$setOnInsert": {"room_id": room.id, "fan_id": fan_id},
-                },
-                upsert=True,
-            )
-    left = await ledger.balance(store, room.account_id, ledger.wallet(fan_id))
-    return Sent(prop, count, points, left, repeat=moved.repeat)
+        board = [
+            (s, prop, movement)
+            for (s, prop), movement in zip(paying, moved, strict=True)
+            if isinstance(movement, ledger.Movement)
+        ]
+        await store.collection(SUPPORTERS).update_each(
+            [
+                (
+                    {"id": f"{room.id}/{s.fan_id}"},
+                    {
+                        "$inc": {"points": movement.entry.points, "sends": 1},
+                        "$set": {"name": s.fan_name},
+                        "$setOnInsert": {"room_id": room.id, "fan_id": s.fan_id},
+                    },
+                )
+                for s, _, movement in board
+            ],
+            upsert=True,
+        )
+    # The wallets as they are now (after this group), for the sends and the repeats alike.
+    wallets = [ledger.wallet(s.fan_id) for s, _ in paying]
+    left = await ledger.balances(
+        store, room.account_id, [*wallets, *(ledger.wallet(f) for f in repeated.values())]
+    )
+    for key, fan_id in repeated.items():
+        sent = answers[key]
+        assert isinstance(sent, Sent)
+        answers[key] = replace(sent, balance=left[ledger.wallet(fan_id)])
+    for (s, prop), movement in zip(paying, moved, strict=True):
+        if isinstance(movement, ledger.Movement):
+            points = movement.entry.points
+            answers[s.key] = Sent(prop, s.count, points, left[ledger.wallet(s.fan_id)], False)
+        else:
+            answers[s.key] = movement
+    said: set[str] = set()
+    out: list[Sent | Exception] = []
+    for s in group:  # the same key twice in one group: the second is the first's repeat
+        answer = answers[s.key]
+        if isinstance(answer, Sent) and s.key in said:
+            answer = replace(answer, repeat=True)
+        said.add(s.key)
+        out.append(answer)
+    return out
 
 
-async def _repeat(store: DocumentStore, room: Room, fan_id: str, done: ledger.Movement) -> Sent:
-    _, prop_id, count = done.entry.reference.split("/")
+def _refusal(room: Room, prop: Prop | None, s: _Send, tier: int) -> Exception | None:
+    if prop is None or prop.account_id != room.account_id or not prop.enabled:
+        return NotFound("prop", s.prop_id, field="prop_id")
+    if room.state is not State.LIVE:
+        return Conflict("props are sent while the room is live", code="room_not_live")
+    if tier < prop.min_tier:
+        return Forbidden(
+            f"{prop.name} is for members of tier {prop.min_tier} and up", code="tier_required"
+        )
+    return None
+
+
+async def _repeat(store: DocumentStore, first: ledger.Entry) -> Sent:
+    """What the send that moved ``first`` did (its balance filled in by the caller)."""
+    _, prop_id, count = first.reference.split("/")
     doc = await store.collection(PROPS).get(prop_id)
     assert doc is not None  # props are retired, never deleted
-    left = await ledger.balance(store, room.account_id, ledger.wallet(fan_id))
-    return Sent(Prop.from_doc(doc), int(count), done.entry.points, left, repeat=True)
+    return Sent(Prop.from_doc(doc), int(count), first.points, 0, repeat=True)
+
+
+_SENDS: Groups[_Send, Sent] = Groups(_send_group, most=256)
 
 
 async def supporters(store: DocumentStore, room_id: str, limit: int = 10) -> list[Supporter]:

@@ -12,11 +12,8 @@ what was acknowledged is written. The seed and shares stay secret until the pack
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
 import secrets
-import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -26,6 +23,7 @@ from accounts.errors import Conflict, Forbidden, Invalid, NotFound
 from accounts.tiers import member_tiers
 from content.fields import check_int
 from live import split
+from live.groups import Groups
 from live.rooms import Room, State
 from store.clock import parse_rfc3339, rfc3339
 from store.ids import new_id
@@ -224,73 +222,17 @@ async def grab(store: DocumentStore, packet_id: str, *, fan_id: str, now: dateti
     """The fan's share of the packet: the next one, once; a fan who grabbed it already gets
     the same share with ``repeat`` (even after it emptied or expired).
 
-    Grabs of one packet that arrive together are written together (group commit): one
-    transaction takes the next shares for the whole group, in arrival order, so a burst of
-    fans costs a few trips to the store rather than a dozen per fan. Not for use inside an
-    open store transaction (the group is written by a task of its own, outside it).
+    Grabs of one packet that arrive together are written together (``live.groups``): one
+    transaction takes the next shares for the whole group, in arrival order. Not for use
+    inside an open store transaction.
     """
-    queues = _queues.setdefault(store, {})
-    queue = queues.setdefault(packet_id, _Queue())
-    ask = _Ask(fan_id, now, asyncio.get_running_loop().create_future())
-    queue.asks.append(ask)
-    if queue.writer is None:
-        # A fresh context: the group is never part of whatever transaction an asker is in.
-        queue.writer = asyncio.create_task(
-            _write_groups(store, packet_id, queue), context=contextvars.Context()
-        )
-    return await ask.answer
-
-
-GROUP = 256  # grabs written in one transaction at most
+    return await _GRABS.ask(store, packet_id, _Ask(fan_id, now))
 
 
 @dataclass(frozen=True)
 class _Ask:
     fan_id: str
     now: datetime
-    answer: asyncio.Future[Grab]
-
-
-@dataclass
-class _Queue:
-    asks: list[_Ask] = field(default_factory=list)
-    writer: asyncio.Task[None] | None = None
-
-
-# Per store, per packet: the grabs waiting for the next group.
-_queues: weakref.WeakKeyDictionary[DocumentStore, dict[str, _Queue]] = weakref.WeakKeyDictionary()
-
-
-async def _write_groups(store: DocumentStore, packet_id: str, queue: _Queue) -> None:
-    try:
-        while queue.asks:
-            group, queue.asks = queue.asks[:GROUP], queue.asks[GROUP:]
-            answers = await _answer_group(store, packet_id, group)
-            for ask, answer in zip(group, answers, strict=True):
-                if ask.answer.done():  # the asker went away; its grab (if taken) stays
-                    continue
-                if isinstance(answer, Exception):
-                    ask.answer.set_exception(answer)
-                else:
-                    ask.answer.set_result(answer)
-    finally:
-        queue.writer = None
-        for ask in queue.asks:  # only when this task itself was cancelled
-            if not ask.answer.done():
-                ask.answer.cancel()
-        queue.asks.clear()
-        queues = _queues.get(store, {})
-        if queues.get(packet_id) is queue:
-            del queues[packet_id]
-
-
-async def _answer_group(
-    store: DocumentStore, packet_id: str, group: list[_Ask]
-) -> list[Grab | Exception]:
-    try:
-        return await _take_shares(store, packet_id, group)
-    except Exception as exc:  # each asker hears what went wrong; nothing was written
-        return [exc] * len(group)
 
 
 async def _take_shares(
@@ -502,3 +444,6 @@ async def due(store: DocumentStore, *, now: datetime, limit: int = 100) -> list[
 async def grabs(store: DocumentStore, packet_id: str) -> list[Doc]:
     """Every grab of the packet, in share order (the audit a reveal is checked against)."""
     return await store.collection(GRABS).find({"packet_id": packet_id}, sort=(("n", 1),))
+
+
+_GRABS: Groups[_Ask, Grab] = Groups(_take_shares, most=256)

@@ -226,3 +226,62 @@ async def test_a_payout_that_cannot_be_paid_whole_moves_nothing(
     assert await ledger.balance(store, account.id, "wallet:a") == 0
     entries, _ = await ledger.entries_page(store, account.id, book=None, limit=10, cursor=None)
     assert len(entries) == 1
+
+
+def charge(book: str, points: int, key: str) -> ledger.Charge:
+    return ledger.Charge(book, points, key, reason="test", reference="r")
+
+
+async def test_a_collection_refuses_each_charge_its_book_cannot_pay_alone(
+    store: SQLiteStore, account: Account
+) -> None:
+    await grant(store, account, "wallet:a", 10, "fund-a")
+    await grant(store, account, "wallet:b", 5, "fund-b")
+    await ledger.collect(
+        store,
+        account_id=account.id,
+        credit="takings",
+        charges=[charge("wallet:a", 1, "c0")],
+        now=NOW,
+    )
+    moved = await ledger.collect(
+        store,
+        account_id=account.id,
+        credit="takings",
+        charges=[
+            charge("wallet:a", 6, "c1"),
+            charge("wallet:a", 6, "c2"),  # a holds 3 by now: refused alone
+            charge("wallet:b", 5, "c3"),
+            charge("wallet:a", 1, "c0"),  # moved before: the same movement
+            charge("wallet:b", 2, "fund-b"),  # this key moved other points
+        ],
+        now=NOW,
+    )
+    told = [
+        (m.entry.points, m.balance, m.repeat) if isinstance(m, ledger.Movement) else m.code
+        for m in moved
+    ]
+    assert told == [
+        (6, 7, False),  # takings after each entry: 1, then +6
+        "insufficient_points",
+        (5, 12, False),
+        (1, 1, True),
+        "idempotency_key_reused",
+    ]
+    assert await ledger.balance(store, account.id, "wallet:a") == 3
+    assert await ledger.balance(store, account.id, "wallet:b") == 0
+    assert await ledger.balance(store, account.id, "takings") == 12
+    assert await ledger.balances(store, account.id, ["wallet:a", "wallet:b", "wallet:z"]) == {
+        "wallet:a": 3,
+        "wallet:b": 0,
+        "wallet:z": 0,
+    }
+    with pytest.raises(Invalid):
+        await ledger.collect(
+            store,
+            account_id=account.id,
+            credit="takings",
+            charges=[charge(ledger.ISSUED, 1, "c9")],
+            now=NOW,
+        )
+    assert await ledger.audit(store) == []
