@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -53,6 +54,9 @@ RESERVED_HANDLES = frozenset(
 )
 DEFAULT_TIERS = ({"rank": 0, "name": "普通"},)
 MAX_ORIGINS = 20
+ORIGIN_HOST = re.compile(
+    r"(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*"
+)
 MAX_KEYWORDS = 20
 
 
@@ -110,6 +114,13 @@ def normalize_handle(handle: str, *, field: str = "account.handle") -> str:
     return value
 
 
+def _ipv6(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).version == 6
+    except ValueError:
+        return False
+
+
 def normalize_origin(origin: str, *, field: str) -> str:
     """An embed origin is ``scheme://host[:port]`` with nothing after it (RFC 6454)."""
     parts = urlsplit(origin.strip())
@@ -130,9 +141,14 @@ def normalize_origin(origin: str, *, field: str) -> str:
         port = parts.port
     except ValueError as exc:
         raise Invalid(f"{origin!r} has a bad port", field=field) from exc
+    # The origin goes into headers (CSP frame-ancestors): a host name, an IPv4 or a bracketed
+    # IPv6 address, nothing else — no spaces, quotes or semicolons that would add directives.
+    if not ORIGIN_HOST.fullmatch(parts.hostname) and not _ipv6(parts.hostname):
+        raise Invalid(f"{origin!r} names no host; write it as https://host", field=field)
     default = {"https": 443, "http": 80}[parts.scheme]
     suffix = f":{port}" if port is not None and port != default else ""
-    return f"{parts.scheme}://{parts.hostname}{suffix}"
+    host = f"[{parts.hostname}]" if _ipv6(parts.hostname) else parts.hostname
+    return f"{parts.scheme}://{host}{suffix}"
 
 
 async def create_account(store: DocumentStore, *, name: str, handle: str, now: datetime) -> Account:

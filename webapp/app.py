@@ -256,7 +256,7 @@ def create_app(
             await services.broker.ping()
         except Exception as exc:  # a Redis not up yet: say so now, /healthz says 503 meanwhile
             log.warning("the broker is not usable (%s); room channels fail until it is", exc)
-        gateway = Gateway(services.channel, services.broker)
+        gateway = Gateway(services.channel, services.broker, base_url=settings.base_url)
         services.channel_port = await gateway.start(
             settings.host, max(settings.channel_port, 0), sock=channel_socket
         )

@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.routing import compile_path
@@ -104,14 +105,32 @@ async def embed_origins(store: DocumentStore, account_id: str) -> tuple[str, ...
     return () if doc is None else tuple(doc.get("embed_origins") or ())
 
 
-def own_origin(scope: Scope, configured: str) -> str:
-    """This deployment's origin: the configured base URL's, else the request's own."""
-    if configured:
-        found = re.match(r"^[a-z]+://[^/]+", configured)
-        if found:
-            return found.group(0)
-    host = Headers(scope=scope).get("host", "")
-    return f"{scope.get('scheme', 'http')}://{host}"
+def origin_of(url: str) -> str:
+    """The origin of a URL, spelled as browsers send it (RFC 6454: lower-case scheme and
+    host, the default port left out). ValueError for what has none."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{url!r} has no http(s) origin")
+    default = {"https": 443, "http": 80}[parts.scheme]
+    port = parts.port
+    suffix = f":{port}" if port is not None and port != default else ""
+    return f"{parts.scheme}://{parts.hostname}{suffix}"
+
+
+def same_origin(scope: Scope, origin: str, configured: str) -> bool:
+    """Whether a request comes from this deployment's own pages: the browser says so
+    (``Sec-Fetch-Site: same-origin``), or its Origin is the configured base URL's or the one
+    the request itself was made to."""
+    headers = Headers(scope=scope)
+    if headers.get("sec-fetch-site") == "same-origin":
+        return True
+    try:
+        theirs = origin_of(origin)
+        if configured and theirs == origin_of(configured):
+            return True
+        return theirs == origin_of(f"{scope.get('scheme', 'http')}://{headers.get('host', '')}")
+    except ValueError:
+        return False
 
 
 class EmbedCors:
@@ -133,7 +152,7 @@ class EmbedCors:
             await self.app(scope, receive, send)
             return
         origin = Headers(scope=scope).get("origin")
-        if origin is None or origin == own_origin(scope, self.base_url(scope)):
+        if origin is None or same_origin(scope, origin, self.base_url(scope)):
             await self.app(scope, receive, send)
             return
         preflight = scope["method"] == "OPTIONS"

@@ -40,7 +40,7 @@ from websockets.protocol import State
 from accounts.errors import DomainError, NotFound
 from live.channel import Channel, RateLimited, Viewer, body, topic
 from store.broker import Broker, Event
-from webapp.embedding import embed_origins
+from webapp.embedding import embed_origins, origin_of
 
 log = logging.getLogger("lifeaccount.gateway")
 PATH = re.compile(r"^/api/v1/rooms/(room_[0-9a-z]{10,40})/channel$")
@@ -268,10 +268,14 @@ class Gateway:
         broker: Broker,
         *,
         limits: Limits | None = None,
+        base_url: str = "",
     ) -> None:
         self.channel = channel
         self.broker = broker
         self.limits = limits or Limits()
+        # This deployment's pages' origin (the configured public URL's); unset, a page on the
+        # host the connection came to (on any of its ports) is ours.
+        self.own_origin = origin_of(base_url) if base_url else None
         self.hubs: dict[str, Hub] = {}
         # Ops running now by (room, who, client id): a retry racing one waits for its answer.
         # Once answered, the broker keeps the answer (Channel.perform), for every process.
@@ -429,13 +433,20 @@ class Gateway:
                 self._drop(hub)
 
     async def _origin_allowed(self, origin: str | None, host: str | None, account_id: str) -> bool:
-        """A page may watch a room from this deployment's own host (its pages are served on
-        another port of it), or from an origin the room's account lists in its
-        ``embed_origins`` (DESIGN §7). A client that is no page sends no Origin."""
+        """A page may watch a room from this deployment's own pages — the configured base
+        URL's origin, or unset, the host it connected to (the pages are served on another
+        port of it) — or from an origin the room's account lists in its ``embed_origins``
+        (DESIGN §7). A client that is no page sends no Origin."""
         if origin is None:
             return True
-        if urlsplit(origin).hostname == urlsplit(f"//{host or ''}").hostname:
-            return True
+        try:
+            if self.own_origin is not None:
+                if origin_of(origin) == self.own_origin:
+                    return True
+            elif urlsplit(origin).hostname == urlsplit(f"//{host or ''}").hostname:
+                return True
+        except ValueError:  # not an origin at all
+            return False
         return origin in await embed_origins(self.channel.store, account_id)
 
     async def _hello(self, ws: ServerConnection, room_id: str) -> tuple[str | None, Viewer]:

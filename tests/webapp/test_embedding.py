@@ -83,3 +83,36 @@ async def test_only_widget_calls_of_the_origins_own_account_are_granted(
     assert same.status_code == 200 and "access-control-allow-origin" not in same.headers
     plain = await client.get(f"/api/v1/contents/{theirs}")
     assert plain.status_code == 200 and "access-control-allow-origin" not in plain.headers
+
+
+async def test_our_own_pages_are_never_taken_for_another_origin(
+    client: httpx.AsyncClient, brand: Brand
+) -> None:
+    rooms = f"/api/v1/accounts/{brand.account_id}/rooms"  # not a widget call
+    for headers in [
+        {"Origin": "HTTP://TESTSERVER:80"},  # spelled otherwise, the same origin
+        {"Origin": "https://proxy.example", "Sec-Fetch-Site": "same-origin"},  # the browser says
+    ]:
+        r = await client.post(
+            rooms, json={"title": "同源"}, headers={**headers, **brand.key_headers}
+        )
+        assert r.status_code == 201, (headers, r.text)
+        assert "access-control-allow-origin" not in r.headers
+    foreign = {"Origin": "https://proxy.example", "Sec-Fetch-Site": "cross-site"}
+    r = await client.post(rooms, json={"title": "跨站"}, headers={**foreign, **brand.key_headers})
+    assert (r.status_code, r.json()["code"]) == (403, "origin_not_allowed")
+
+
+async def test_an_embed_origin_is_a_plain_origin_and_nothing_more(
+    client: httpx.AsyncClient, brand: Brand
+) -> None:
+    for bad in ["https://a.example *", "https://x.example;script-src 'unsafe-inline' *", "*"]:
+        r = await client.patch(
+            f"/api/v1/accounts/{brand.account_id}",
+            json={"embed_origins": [SHOP, bad]},
+            headers=brand.key_headers,
+        )
+        assert (r.status_code, r.json()["field"]) == (422, "embed_origins.1"), r.text
+    await allow(client, brand, "https://Shop.Example:443", "http://[::1]:8080")
+    account = await client.get(f"/api/v1/accounts/{brand.account_id}")
+    assert account.json()["embed_origins"] == [SHOP, "http://[::1]:8080"]

@@ -836,3 +836,28 @@ async def test_pages_watch_from_this_host_or_an_embed_origin_of_the_rooms_accoun
                 assert shut.value.rcvd is not None and shut.value.rcvd.code == closed
         finally:
             await ws.close()
+
+
+async def test_with_a_public_url_our_pages_are_its_origin_alone(setup: Setup) -> None:
+    gateway = Gateway(setup.channel, setup.broker, base_url="https://la.example/")
+    port = await gateway.start("127.0.0.1", 0)
+    url = setup.url.rsplit(":", 1)[0] + f":{port}/api/v1/rooms/{setup.room_id}/channel"
+    host = url.split("/")[2].split(":")[0]
+    try:
+        for origin, closed in [
+            ("https://la.example", None),
+            (f"http://{host}:9999", 4003),  # the same machine is no longer ours by itself
+            ("https://LA.example:443", None),
+        ]:
+            ws = await connect(url, origin=origin)
+            try:
+                if closed is None:
+                    assert (await hello(ws, None))["type"] == "ack"
+                else:
+                    with pytest.raises(ConnectionClosed) as shut:
+                        await ws.recv()
+                    assert shut.value.rcvd is not None and shut.value.rcvd.code == closed
+            finally:
+                await ws.close()
+    finally:
+        await gateway.stop()
