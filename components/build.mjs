@@ -4,13 +4,14 @@
 // with --if-stale (nothing to do when the sources did not change). The output
 // (components/dist) is never committed.
 import { createHash } from "node:crypto";
-import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, readdirSync, renameSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { build } from "esbuild";
 
 const SOURCES = "components/sdk";
 const OUT = "components/dist";
+const KEPT = 10; // earlier builds stay served: pages that pinned one (with its SRI hash) keep working
 
 export function sourcesDigest() {
   const digest = createHash("sha256");
@@ -43,9 +44,12 @@ const result = await build({
 const code = result.outputFiles[0].contents;
 const hash = createHash("sha256").update(code).digest("hex").slice(0, 16);
 const file = `lifeaccount.${hash}.js`;
-rmSync(OUT, { recursive: true, force: true });
 mkdirSync(OUT, { recursive: true });
 writeFileSync(join(OUT, file), code);
+const builds = readdirSync(OUT)
+  .filter((name) => /^lifeaccount\.[0-9a-f]{16}\.js$/.test(name))
+  .sort((a, b) => statSync(join(OUT, b)).mtimeMs - statSync(join(OUT, a)).mtimeMs);
+for (const old of builds.slice(KEPT)) if (old !== file) unlinkSync(join(OUT, old));
 const manifest = {
   file,
   integrity: `sha384-${createHash("sha384").update(code).digest("base64")}`,
@@ -53,5 +57,7 @@ const manifest = {
   gzip_bytes: gzipSync(code, { level: 9 }).length,
   sources: sourcesDigest(),
 };
-writeFileSync(join(OUT, "manifest.json"), `${JSON.stringify(manifest, null, 1)}\n`);
+// Whole or not at all: a server reading it meanwhile sees the old manifest or the new one.
+writeFileSync(join(OUT, "manifest.json.part"), `${JSON.stringify(manifest, null, 1)}\n`);
+renameSync(join(OUT, "manifest.json.part"), join(OUT, "manifest.json"));
 console.log(`built ${OUT}/${file}: ${manifest.bytes} bytes, ${manifest.gzip_bytes} gzipped`);

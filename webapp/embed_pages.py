@@ -97,6 +97,7 @@ async def embed_page(request: Request) -> Response:
 
 # oEmbed 1.0 (https://oembed.com): a page of ours → an iframe of the embed page that fits it.
 OEMBED_SIZES = {"follow": (360, 72), "content-card": (360, 360), "live": (360, 240)}
+SIZE = re.compile(r"[0-9]{1,5}")  # ASCII digits only: "²" is a digit to str.isdigit
 PAGE_PATHS = [
     (re.compile(r"^/@([a-z0-9_.-]{1,40})$"), "follow"),
     (re.compile(r"^/c/([A-Za-z0-9_]{1,64})$"), "content-card"),
@@ -168,19 +169,10 @@ async def oembed(request: Request) -> Response:
 
 
 def _bounded(value: str | None, natural: int) -> int:
-    """A size within the consumer's maximum (oEmbed §2.2), never below a usable 120."""
-    if value is None or not value.isdigit():
+    """The widget's size within the consumer's maximum (oEmbed §2.2: never above it)."""
+    if value is None or not SIZE.fullmatch(value):
         return natural
-    return max(120, min(natural, int(value)))
-
-
-def discovery(base: str, page_url: str, title: str) -> str:
-    """The oEmbed discovery link a page of ours carries (oEmbed §4)."""
-    href = f"{base}/oembed?{urlencode({'url': page_url, 'format': 'json'})}"
-    return (
-        f'<link rel="alternate" type="application/json+oembed" href="{escape(href)}" '
-        f'title="{escape(title)}">'
-    )
+    return max(1, min(natural, int(value)))
 
 
 def routes() -> list[Route]:

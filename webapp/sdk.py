@@ -3,9 +3,10 @@
 ``components/build.mjs`` bundles ``components/sdk`` into ``components/dist``: one ES module
 named by the hash of its content, and a manifest with its SRI hash and sizes. The stable URL
 ``/sdk/lifeaccount.js`` answers the current bundle (cached for minutes, so a deployment's new
-build reaches pages soon); ``/sdk/lifeaccount.<hash>.js`` answers that exact build, cached for
-a year (``immutable``); ``/sdk/lifeaccount.json`` says which one is current, with its
-``integrity`` for a ``<script integrity>``. All three carry ``Access-Control-Allow-Origin: *``:
+build reaches pages soon); ``/sdk/lifeaccount.<hash>.js`` answers that exact build — the
+current one or one of the last ten, which the build keeps — cached for a year
+(``immutable``); ``/sdk/lifeaccount.json`` says which one is current, with its ``integrity``
+for a ``<script integrity>``. All three carry ``Access-Control-Allow-Origin: *``:
 the bundle holds nothing private, and a module script from another origin needs the grant.
 Without a build they answer 503 saying what to run.
 """
@@ -13,6 +14,7 @@ Without a build they answer 503 saying what to run.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,7 @@ STABLE_CACHE = "public, max-age=300"
 HASHED_CACHE = "public, max-age=31536000, immutable"
 OPEN = {"access-control-allow-origin": "*", "cross-origin-resource-policy": "cross-origin"}
 JS = "text/javascript; charset=utf-8"
+BUILD = re.compile(r"lifeaccount\.[0-9a-f]{16}\.js")
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,19 @@ class Bundle:
             )
         return self._seen[1]
 
+    def build(self, name: str) -> bytes | None:
+        """The bytes of a build this folder still holds (the current one, or one of the
+        last few that pages may have pinned); None for any other name."""
+        if not BUILD.fullmatch(name):
+            return None
+        current = self.current()
+        if current is not None and current.file == name:
+            return current.code
+        try:
+            return (self.folder / name).read_bytes()
+        except FileNotFoundError:
+            return None
+
 
 def routes(bundle: Bundle) -> list[Route]:
     def missing(request: Request) -> Response:
@@ -80,17 +96,15 @@ def routes(bundle: Bundle) -> list[Route]:
         return Response(build.code, media_type=JS, headers=headers)
 
     async def hashed(request: Request) -> Response:
-        build = bundle.current()
-        if build is None:
-            return missing(request)
-        if request.path_params["name"] != build.file:
+        code = bundle.build(request.path_params["name"])
+        if code is None:
             problem = bad_request(
                 "not_found",
                 "no such build here; /sdk/lifeaccount.json names the current one",
                 status=404,
             )
             return problem_response(problem, request.url.path)
-        return Response(build.code, media_type=JS, headers={**OPEN, "cache-control": HASHED_CACHE})
+        return Response(code, media_type=JS, headers={**OPEN, "cache-control": HASHED_CACHE})
 
     async def manifest(request: Request) -> Response:
         build = bundle.current()

@@ -53,6 +53,11 @@ async def test_every_page_of_ours_names_an_oembed_answer_that_frames_its_widget(
         assert framed.status_code == 200
     small = await client.get("/oembed", params={"url": f"{BASE}/c/{content_id}", "maxwidth": "200"})
     assert small.json()["width"] == 200 and 'width="200"' in small.json()["html"]
+    for odd in ["²", "9" * 5000, "-5", "abc"]:  # the widget's own size, never a 500
+        r = await client.get("/oembed", params={"url": f"{BASE}/c/{content_id}", "maxwidth": odd})
+        assert r.status_code == 200 and r.json()["width"] == 360, odd
+    tiny = await client.get("/oembed", params={"url": f"{BASE}/c/{content_id}", "maxwidth": "90"})
+    assert tiny.json()["width"] == 90  # never above the consumer's maximum
 
 
 async def test_the_account_page_says_what_it_is_to_machines(

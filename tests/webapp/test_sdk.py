@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 from pathlib import Path
 
 import httpx
@@ -44,3 +45,21 @@ async def test_without_a_build_it_says_what_to_run(tmp_path: Path) -> None:
         r = await client.get("/sdk/lifeaccount.js")
     assert (r.status_code, r.json()["code"]) == (503, "sdk_not_built")
     assert "npm run build:sdk" in r.json()["detail"]
+
+
+async def test_an_earlier_build_a_page_pinned_is_still_served(tmp_path: Path) -> None:
+    folder = tmp_path / "dist"
+    folder.mkdir()
+    old, new = "lifeaccount.00000000000000aa.js", "lifeaccount.00000000000000bb.js"
+    (folder / old).write_bytes(b"export const old = 1;")
+    (folder / new).write_bytes(b"export const now = 2;")
+    facts = {"file": new, "integrity": "sha384-x", "bytes": 21, "gzip_bytes": 20}
+    (folder / "manifest.json").write_text(json.dumps(facts))
+    app = Starlette(routes=routes(Bundle(folder)))
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+    ) as client:
+        assert (await client.get(f"/sdk/{old}")).content == b"export const old = 1;"
+        assert (await client.get("/sdk/lifeaccount.js")).content == b"export const now = 2;"
+        for name in ["manifest.json", "lifeaccount.zz.js", "..%2Fsecret.key"]:
+            assert (await client.get(f"/sdk/{name}")).status_code == 404, name
