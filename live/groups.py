@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import copy
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +24,16 @@ from store.port import DocumentStore
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
+
+
+def _copy(exc: Exception) -> Exception:
+    """One exception per asker: raised in many tasks, a shared one would gather tracebacks."""
+    try:
+        twin = copy.copy(exc)
+    except Exception:
+        return exc
+    twin.__traceback__ = None
+    return twin
 
 
 @dataclass
@@ -58,10 +69,20 @@ class Groups(Generic[Item, Result]):
         try:
             while queue.waiting:
                 group, queue.waiting = queue.waiting[: self.most], queue.waiting[self.most :]
+                answered = False
                 try:
-                    answers = await self.handle(store, key, [item for item, _ in group])
-                except Exception as exc:  # each asker hears what went wrong
-                    answers = [exc] * len(group)
+                    try:
+                        answers = list(await self.handle(store, key, [i for i, _ in group]))
+                        if len(answers) != len(group):
+                            raise RuntimeError(f"{len(answers)} answers for {len(group)} asks")
+                    except Exception as exc:  # each asker hears what went wrong
+                        answers = [_copy(exc) for _ in group]
+                    answered = True
+                finally:
+                    if not answered:  # cancelled mid-group: no asker of it is left waiting
+                        for _, answer in group:
+                            if not answer.done():
+                                answer.cancel()
                 for (_, answer), said in zip(group, answers, strict=True):
                     if answer.done():  # the asker went away; what was written stays
                         continue

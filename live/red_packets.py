@@ -284,10 +284,12 @@ async def _take_shares(
             done = await _record(store, packet, list(taking.values()), group[-1].now)
         else:
             done = doc
-    if done.get("finished_at") is not None and taking:
-        after = await get_packet(store, packet_id, with_shares=True)  # the last share: reveal
-    else:
-        after = Packet.from_doc(done)
+        if done.get("finished_at") is not None and taking:
+            # The last share went: read the reveal in the same transaction, so a failure
+            # here takes nothing rather than leave grabs written but unanswered.
+            after = await get_packet(store, packet_id, with_shares=True)
+        else:
+            after = Packet.from_doc(done)
     answers: list[Grab | Exception] = []
     told: set[str] = set()
     for ask in group:
