@@ -501,11 +501,6 @@ class Channel:
             self._voted.add(poll_id)
         return vote_result(got, self.now())
 
-    def voted(self, poll: polls.Poll) -> None:
-        """A vote in a room's poll over HTTP: told with the next round's results."""
-        if poll.room_id is not None:
-            self._voted.add(poll.id)
-
     async def poll_changed(self, poll: polls.Poll, action: str) -> Event | None:
         """Tell a poll's room it opened (``poll`` created) or its results."""
         if poll.room_id is None:

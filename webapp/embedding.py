@@ -95,7 +95,8 @@ def _match(path: str) -> tuple[_Call, dict[str, str]] | None:
 async def account_of(store: DocumentStore, param: str, value: str) -> str | None:
     """The account a path parameter's id belongs to; None when there is no such thing."""
     if param == "account_id":
-        return value
+        found = await store.collection(ACCOUNTS).get(value)
+        return None if found is None else value
     doc = await store.collection(OWNER_OF[param]).get(value)
     return None if doc is None else str(doc["account_id"])
 

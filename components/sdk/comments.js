@@ -8,7 +8,7 @@ export class LaComments extends Widget {
   static idAttribute = "content";
 
   async load(current) {
-    const page = await api(`/contents/${this.subject}/comments?limit=${PAGE}`, { token: this.token });
+    const page = await api(`/contents/${this.path}/comments?limit=${PAGE}`, { token: this.token });
     if (!current()) return;
     this.items = page.items;
     this.draw();
@@ -51,7 +51,7 @@ export class LaComments extends Widget {
     this.items = [{ id: "pending", author_name: "You", text, by_staff: false, pending: true }, ...before];
     this.draw("Posting…");
     try {
-      const made = await api(`/contents/${this.subject}/comments`, { method: "POST", body: { text }, token: this.token, key: newKey() });
+      const made = await api(`/contents/${this.path}/comments`, { method: "POST", body: { text }, token: this.token, key: newKey() });
       this.items = [made, ...before];
       this.draw(made.hidden ? "Your comment waits for the brand's review." : "");
       this.emit("commented", { content_id: this.subject, comment_id: made.id });

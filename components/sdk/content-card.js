@@ -7,7 +7,7 @@ export class LaContentCard extends Widget {
   static idAttribute = "content";
 
   async load(current) {
-    const content = await api(`/contents/${this.subject}`, { token: this.token });
+    const content = await api(`/contents/${this.path}`, { token: this.token });
     if (!current()) return;
     this.setState("ready");
     const title = content.title || content.text.slice(0, 60) || content.caption.slice(0, 60);

@@ -72,8 +72,11 @@ export function letGo(channel) {
   if (channel.users > 0) return;
   channels.delete(channel.name);
   channel.closing = true;
-  if (channel.ws) channel.ws.close(1000);
+  if (channel.ws) channel.ws.close(1000); // not yet opened: open() sees `closing` and stops
 }
+
+const GONE = new Set([4001, 4003, 4004]); // refused hello, origin not allowed, no such room
+const OFFLINE = { type: "error", code: "offline", message: "No connection to the live right now; try again." };
 
 class RoomChannel {
   constructor(name, roomId, token) {
@@ -85,13 +88,23 @@ class RoomChannel {
     this.events = new EventTarget();
     this.pending = new Map();
     this.seq = null;
-    this.count = 0;
     this.tries = 0;
-    this.ready = this.open();
+    this.ws = null;
+    this.connect();
+  }
+
+  // One connection attempt; `ready` settles with it: the snapshot arrived, or it failed.
+  connect() {
+    this.ready = new Promise((resolve, reject) => {
+      this.settle = { resolve, reject };
+    });
+    this.ready.catch(() => {}); // a widget that awaits it hears; nobody else must
+    this.open().catch((error) => this.failed(error));
   }
 
   async open() {
-    const room = await api(`/rooms/${this.roomId}`);
+    const room = await api(`/rooms/${encodeURIComponent(this.roomId)}`);
+    if (this.closing) return; // let go while the room was being read
     const url = new URL(room.channel_url);
     if (this.seq !== null) url.searchParams.set("since", String(this.seq));
     const ws = new WebSocket(url);
@@ -99,7 +112,6 @@ class RoomChannel {
     ws.addEventListener("open", () => ws.send(JSON.stringify({ op: "hello", id: "hello", token: this.token || undefined })));
     ws.addEventListener("message", (message) => this.receive(JSON.parse(message.data)));
     ws.addEventListener("close", (closed) => this.closed(closed.code));
-    return new Promise((resolve) => this.events.addEventListener("snapshot", resolve, { once: true }));
   }
 
   receive(message) {
@@ -112,29 +124,52 @@ class RoomChannel {
       return;
     }
     if (typeof message.seq === "number") this.seq = message.seq;
-    if (message.type === "snapshot") this.tries = 0;
+    if (message.type === "snapshot") {
+      this.tries = 0;
+      this.settle.resolve();
+    }
     this.events.dispatchEvent(new CustomEvent(message.type, { detail: message }));
   }
 
-  closed(code) {
-    for (const [id, waiting] of this.pending) waiting({ type: "error", id, code: "offline", message: "The connection dropped; try again." });
-    this.pending.clear();
+  failed(error) {
+    this.settle.reject(error);
     if (this.closing) return;
-    if (code === 4003 || code === 4004 || code === 4001) {
-      this.events.dispatchEvent(new CustomEvent("gone", { detail: { code } }));
-      return;
-    }
+    if (error.status === 404) return this.gone(4004);
+    this.retry();
+  }
+
+  closed(code) {
+    for (const [id, waiting] of this.pending) waiting({ ...OFFLINE, id });
+    this.pending.clear();
+    this.settle.reject(new Error("the connection closed"));
+    if (this.closing) return;
+    if (GONE.has(code)) return this.gone(code);
+    this.retry();
+  }
+
+  gone(code) {
+    this.events.dispatchEvent(new CustomEvent("gone", { detail: { code } }));
+  }
+
+  retry() {
     this.tries += 1;
-    setTimeout(() => this.open().catch(() => this.closed(1006)), Math.min(30_000, 500 * 2 ** this.tries));
+    setTimeout(() => {
+      if (!this.closing) this.connect();
+    }, Math.min(30_000, 500 * 2 ** this.tries));
   }
 
   async send(op, fields) {
-    await this.ready;
-    this.count += 1;
+    try {
+      await this.ready;
+    } catch (_) {
+      return OFFLINE;
+    }
+    const ws = this.ws;
+    if (!ws || ws.readyState !== WebSocket.OPEN) return OFFLINE;
     const id = `${op}-${newKey()}`;
     return new Promise((resolve) => {
       this.pending.set(id, resolve);
-      this.ws.send(JSON.stringify({ op, id, ...fields }));
+      ws.send(JSON.stringify({ op, id, ...fields }));
     });
   }
 }
@@ -204,6 +239,11 @@ export class Widget extends HTMLElement {
 
   get subject() {
     return this.getAttribute(this.constructor.idAttribute);
+  }
+
+  // The id as it goes into an API path.
+  get path() {
+    return encodeURIComponent(this.subject || "");
   }
 
   connectedCallback() {

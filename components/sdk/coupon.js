@@ -13,7 +13,7 @@ export class LaCoupon extends Widget {
   static idAttribute = "coupon";
 
   async load(current) {
-    const coupon = await api(`/coupons/${this.subject}`, { token: this.token });
+    const coupon = await api(`/coupons/${this.path}`, { token: this.token });
     if (!current()) return;
     this.coupon = coupon;
     this.draw();
@@ -45,6 +45,16 @@ export class LaCoupon extends Widget {
   }
 
   async claim() {
+    if (this.busy) return; // a double click is one claim
+    this.busy = true;
+    try {
+      await this.take();
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  async take() {
     const before = this.coupon;
     this.coupon = { ...before, stock: before.stock - 1, claimed: (before.claimed || 0) + 1 };
     this.draw("Claiming…");

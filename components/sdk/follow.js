@@ -6,7 +6,7 @@ export class LaFollow extends Widget {
   static idAttribute = "account";
 
   async load(current) {
-    const account = await api(`/accounts/${this.subject}`, { token: this.token });
+    const account = await api(`/accounts/${this.path}`, { token: this.token });
     if (!current()) return;
     this.account = account;
     this.draw();
@@ -45,6 +45,16 @@ export class LaFollow extends Widget {
   }
 
   async toggle() {
+    if (this.busy) return; // one change at a time: answers never land out of order
+    this.busy = true;
+    try {
+      await this.change();
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  async change() {
     const before = { ...this.account };
     const follow = before.following !== true;
     // Optimistic: the button and count change now; the server's answer corrects them.

@@ -5,7 +5,7 @@ export class LaLike extends Widget {
   static idAttribute = "content";
 
   async load(current) {
-    const content = await api(`/contents/${this.subject}`, { token: this.token });
+    const content = await api(`/contents/${this.path}`, { token: this.token });
     if (!current()) return;
     this.liked = content.liked === true;
     this.likes = content.counters.likes;
@@ -33,12 +33,22 @@ export class LaLike extends Widget {
   }
 
   async toggle() {
+    if (this.busy) return; // one change at a time: answers never land out of order
+    this.busy = true;
+    try {
+      await this.change();
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  async change() {
     const before = { liked: this.liked, likes: this.likes };
     this.liked = !before.liked;
     this.likes = before.likes + (this.liked ? 1 : -1);
     this.draw();
     try {
-      const done = await api(`/contents/${this.subject}/likes`, { method: this.liked ? "POST" : "DELETE", token: this.token });
+      const done = await api(`/contents/${this.path}/likes`, { method: this.liked ? "POST" : "DELETE", token: this.token });
       this.liked = done.liked;
       this.likes = done.likes;
       this.draw();

@@ -8,7 +8,7 @@ export class LaLive extends Widget {
   static idAttribute = "room";
 
   async load(current) {
-    const room = await api(`/rooms/${this.subject}`);
+    const room = await api(`/rooms/${this.path}`);
     if (!current()) return;
     this.room = room;
     this.viewers = null;
@@ -18,6 +18,8 @@ export class LaLive extends Widget {
       const onSnapshot = ({ detail }) => current() && this.tell(detail.data.viewers, detail.data.room?.state);
       const onViewers = ({ detail }) => current() && this.tell(detail.data.count);
       const onRoom = ({ detail }) => current() && this.tell(this.viewers, detail.data.state);
+      const onGone = () => current() && this.tell(null); // the badge stays; the count goes
+      channel.events.addEventListener("gone", onGone);
       channel.events.addEventListener("snapshot", onSnapshot);
       channel.events.addEventListener("viewers", onViewers);
       channel.events.addEventListener("room", onRoom);
@@ -25,6 +27,7 @@ export class LaLive extends Widget {
         channel.events.removeEventListener("snapshot", onSnapshot);
         channel.events.removeEventListener("viewers", onViewers);
         channel.events.removeEventListener("room", onRoom);
+        channel.events.removeEventListener("gone", onGone);
         letGo(channel);
       };
     }

@@ -14,7 +14,7 @@ export class LaPoll extends Widget {
   static idAttribute = "poll";
 
   async load(current) {
-    const poll = await api(`/polls/${this.subject}`, { token: this.token });
+    const poll = await api(`/polls/${this.path}`, { token: this.token });
     if (!current()) return;
     this.poll = poll;
     this.draw();
@@ -80,6 +80,16 @@ export class LaPoll extends Widget {
   }
 
   async vote(option) {
+    if (this.busy) return;
+    this.busy = true;
+    try {
+      await this.cast(option);
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  async cast(option) {
     const before = this.poll;
     const counts = before.counts.slice();
     counts[option] += 1;
@@ -100,6 +110,11 @@ export class LaPoll extends Widget {
     } catch (error) {
       this.poll = before;
       if (error.code === "tier_required") this.locked = true;
+      if (error.code === "poll_closed") this.poll = { ...before, state: "closed" };
+      if (error.code === "already_voted") {
+        const fresh = await api(`/polls/${this.path}`, { token: this.token }).catch(() => null);
+        if (fresh) this.poll = { ...before, ...fresh };
+      }
       this.draw(MESSAGES[error.code] || error.message, "error");
     }
   }

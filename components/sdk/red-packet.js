@@ -21,26 +21,41 @@ export class LaRedPacket extends Widget {
     this.locked = new Set();
     const onSnapshot = ({ detail }) => {
       this.packets = new Map(detail.data.red_packets.map((p) => [p.id, p]));
-      this.draw();
+      this.draw("");
     };
     const onPacket = ({ detail }) => {
       const told = detail.data;
       const known = this.packets.get(told.id) || {};
+      if (told.action === "dropped" && told.id !== known.id) this.lastNote = null; // news
       this.packets.set(told.id, { ...known, ...told, state: told.action === "finished" ? "finished" : told.state || known.state });
       this.draw();
     };
+    const onGone = () => current() && this.unavailable();
     channel.events.addEventListener("snapshot", onSnapshot);
     channel.events.addEventListener("red_packet", onPacket);
-    const tick = setInterval(() => current() && this.packets.size && this.draw(), 1000);
+    channel.events.addEventListener("gone", onGone);
+    // The countdown: redrawn each second only while a packet is waiting to open.
+    const tick = setInterval(() => current() && this.counting() && this.draw(), 1000);
     this.stop = () => {
       channel.events.removeEventListener("snapshot", onSnapshot);
       channel.events.removeEventListener("red_packet", onPacket);
+      channel.events.removeEventListener("gone", onGone);
       clearInterval(tick);
       letGo(channel);
     };
     this.setState("loading");
     await channel.ready;
-    if (current()) this.draw();
+    if (current()) this.draw("");
+  }
+
+  counting() {
+    const packet = this.packet();
+    return packet !== null && packet.state !== "finished" && Date.parse(packet.opens_at) > Date.now() - 1000;
+  }
+
+  unavailable() {
+    this.setState("error");
+    this.show(h("p", { className: "error", part: "error", role: "alert" }, "This live is not available here."));
   }
 
   packet() {
@@ -48,7 +63,11 @@ export class LaRedPacket extends Widget {
     return open[open.length - 1] || [...this.packets.values()].pop() || null;
   }
 
-  draw(note = "", kind = "note") {
+  draw(note, kind = "note") {
+    // A redraw without news keeps the last note and the keyboard focus.
+    if (note === undefined) ({ note, kind } = this.lastNote || { note: "", kind: "note" });
+    else this.lastNote = { note, kind };
+    const focused = this.root.activeElement?.getAttribute("part") === "button";
     const packet = this.packet();
     const guest = !this.token;
     if (!packet) {
@@ -80,6 +99,7 @@ export class LaRedPacket extends Widget {
     );
     this.show(box);
     this.note(box, guest && !over ? SIGN_IN : note, guest ? "note" : kind);
+    if (focused) box.querySelector("button").focus();
   }
 
   async grab(packet) {

@@ -1,6 +1,6 @@
 // <la-search-box q="keyword">: the brand card a search for the keyword shows — the account,
 // its services, coupons claimable now, its newest contents and its live, if any.
-import { Widget, api, h } from "./core.js";
+import { SERVER, Widget, api, h } from "./core.js";
 
 export class LaSearchBox extends Widget {
   static idAttribute = "q";
@@ -26,7 +26,7 @@ export class LaSearchBox extends Widget {
           box.account.avatar_url ? h("img", { src: box.account.avatar_url, alt: "", width: "40", height: "40" }) : null,
           h("span", { className: "title", part: "title" }, box.account.name),
           h("span", { className: "muted" }, `@${box.account.handle} · ${box.account.follower_count} followers`),
-          box.live ? h("la-live", { room: box.live.room_id }) : null,
+          box.live ? h("a", { href: `${SERVER}/r/${box.live.room_id}`, target: "_blank", rel: "noopener", part: "live" }, "LIVE now") : null,
         ),
         box.services.length ? h("ul", { part: "services" }, ...box.services.map((s) => h("li", {}, link(s.click_url, s.title, "service")))) : null,
         box.coupons.length ? h("ul", { part: "coupons" }, ...box.coupons.map((c) => h("li", {}, `🎟 ${c.title} · ${c.stock} left`))) : null,

@@ -33,6 +33,7 @@ async def test_a_wrong_embed_address_answers_a_page_that_says_so(
     assert (await client.get("/embed/carousel?account=x")).status_code == 404
     missing = await client.get("/embed/follow")
     assert missing.status_code == 400 and "/embed/follow?account=" in missing.text
+    assert (await client.get("/embed/follow?account=acc_nope")).status_code == 404
     unknown = await client.get("/embed/coupon?coupon=cpn_nope")
     assert (
         unknown.status_code == 404

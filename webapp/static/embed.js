@@ -40,7 +40,7 @@ if (fragment.get("token")) {
 }
 
 window.addEventListener("message", (event) => {
-  if (event.origin !== host || !origins.includes(event.origin)) return;
+  if (event.source !== window.parent || event.origin !== host || !origins.includes(event.origin)) return;
   const message = event.data;
   if (message && message.source === "lifeaccount" && message.type === "token" && typeof message.token === "string") {
     configure({ token: message.token });
