@@ -343,7 +343,9 @@ def handler(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
             body, raw = await parse_body(request, endpoint.body, services.settings.max_body_bytes)
             query = parse_query(request, endpoint.query)
             call = Call(request, services, caller, params, body, query, key)
-            if key is None:
+            # A guest has no scope of its own: its key would be every guest's, so a guest's
+            # call is never replayed to another (nor stored).
+            if key is None or caller.kind is Kind.ANONYMOUS:
                 return await _run(endpoint, call)
             return await services.idempotency.run(
                 scope=caller.scope,

@@ -181,6 +181,8 @@ class EmbedCors:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 for name, value in _grant_headers(granted).items():
+                    if name == "vary" and headers.get("vary"):
+                        value = f"{headers['vary']}, {value}"  # add to what the answer varies by
                     headers[name] = value
                 headers["access-control-expose-headers"] = EXPOSE_HEADERS
             await send(message)

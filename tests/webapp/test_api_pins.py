@@ -138,6 +138,12 @@ async def test_each_viewer_clicks_with_an_id_of_its_own_counted_once_on_pin_and_
     clicks_url = f"/api/v1/rooms/{room['id']}/pins/{web['id']}/clicks"
     anonymous = await client.post(clicks_url)
     assert anonymous.status_code == 201, anonymous.text
+    # Guests share no idempotency scope: the same key from two guests is two click ids.
+    keyed = [
+        (await client.post(clicks_url, headers={"Idempotency-Key": "same"})).json()["click_id"]
+        for _ in range(2)
+    ]
+    assert keyed[0] != keyed[1]
     fan = await mint(client, brand)
     as_fan = await client.post(clicks_url, headers=bearer(fan["token"]))
     ids = [anonymous.json()["click_id"], as_fan.json()["click_id"]]
