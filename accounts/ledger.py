@@ -110,55 +110,95 @@ async def transfer(
             {"account_id": account_id, "idempotency_key": idempotency_key}
         )
         if done is not None:
-            entry = Entry.from_doc(done)
-            if (entry.debit, entry.credit, entry.points) != (debit, credit, points):
-                raise Invalid(
-                    "this idempotency key already moved other points; use a new key",
-                    code="idempotency_key_reused",
-                    field="Idempotency-Key",
-                )
-            return Movement(entry, done["credit_balance_after"], repeat=True)
+            repeat = _repeat(done, debit, credit, points)
+            if isinstance(repeat, Invalid):
+                raise repeat
+            return repeat
         await get_account(store, account_id)
-        if debit != ISSUED:
-            taken = await balances.update_one(
-                {"id": _balance_id(account_id, debit), "balance": {"$gte": points}},
-                {"$inc": {"balance": -points}},
-            )
-            if taken is None:
-                raise Conflict(
-                    f"{debit} holds fewer than {points} points",
-                    code="insufficient_points",
-                    field="points",
-                )
-        else:
-            await balances.update_one(
-                {"id": _balance_id(account_id, debit)},
-                {
-                    "$inc": {"balance": -points},
-                    "$setOnInsert": {"account_id": account_id, "book": debit},
-                },
-                upsert=True,
-            )
+        await _debit(store, account_id, debit, points)
         credited = await balances.update_one(
             {"id": _balance_id(account_id, credit)},
             {"$inc": {"balance": points}, "$setOnInsert": _book_fields(account_id, credit)},
             upsert=True,
         )
         assert credited is not None
-        doc = {
-            "id": new_id("led"),
-            "account_id": account_id,
-            "debit": debit,
-            "credit": credit,
-            "points": points,
-            "reason": reason,
-            "reference": reference,
-            "idempotency_key": idempotency_key,
-            "credit_balance_after": credited["balance"],
-            "at": rfc3339(now),
-        }
+        doc = _entry(
+            account_id,
+            debit,
+            credit,
+            points,
+            reason,
+            reference,
+            idempotency_key,
+            credited["balance"],
+            now,
+        )
         await entries.insert(doc)
     return Movement(Entry.from_doc(doc), credited["balance"], repeat=False)
+
+
+def _repeat(done: dict[str, Any], debit: str, credit: str, points: int) -> Movement | Invalid:
+    """The movement an idempotency key made before, or the error when it moved other points."""
+    if (done["debit"], done["credit"], done["points"]) != (debit, credit, points):
+        return Invalid(
+            "this idempotency key already moved other points; use a new key",
+            code="idempotency_key_reused",
+            field="Idempotency-Key",
+        )
+    return Movement(Entry.from_doc(done), done["credit_balance_after"], repeat=True)
+
+
+def _short(book: str, points: int) -> Conflict:
+    return Conflict(
+        f"{book} holds fewer than {points} points", code="insufficient_points", field="points"
+    )
+
+
+async def _debit(store: DocumentStore, account_id: str, book: str, points: int) -> None:
+    """Take ``points`` from ``book``: never below zero, but for ``issued``."""
+    balances = store.collection(BALANCES)
+    if book == ISSUED:
+        await balances.update_one(
+            {"id": _balance_id(account_id, book)},
+            {
+                "$inc": {"balance": -points},
+                "$setOnInsert": {"account_id": account_id, "book": book},
+            },
+            upsert=True,
+        )
+    elif (
+        await balances.update_one(
+            {"id": _balance_id(account_id, book), "balance": {"$gte": points}},
+            {"$inc": {"balance": -points}},
+        )
+        is None
+    ):
+        raise _short(book, points)
+
+
+def _entry(
+    account_id: str,
+    debit: str,
+    credit: str,
+    points: int,
+    reason: str,
+    reference: str,
+    idempotency_key: str,
+    credit_balance_after: int,
+    now: datetime,
+) -> dict[str, Any]:
+    return {
+        "id": new_id("led"),
+        "account_id": account_id,
+        "debit": debit,
+        "credit": credit,
+        "points": points,
+        "reason": reason,
+        "reference": reference,
+        "idempotency_key": idempotency_key,
+        "credit_balance_after": credit_balance_after,
+        "at": rfc3339(now),
+    }
 
 
 @dataclass(frozen=True)
@@ -200,44 +240,18 @@ async def pay_out(
                 {"account_id": account_id, "idempotency_key": {"$in": keys}}
             )
         }
+        repeats: dict[str, Movement] = {}
         for p in payments:
-            was = done.get(p.idempotency_key)
-            if was is not None and (was["debit"], was["credit"], was["points"]) != (
-                debit,
-                p.credit,
-                p.points,
-            ):
-                raise Invalid(
-                    "this idempotency key already moved other points; use a new key",
-                    code="idempotency_key_reused",
-                    field="Idempotency-Key",
-                )
+            if p.idempotency_key in done:
+                repeat = _repeat(done[p.idempotency_key], debit, p.credit, p.points)
+                if isinstance(repeat, Invalid):
+                    raise repeat
+                repeats[p.idempotency_key] = repeat
         new = [p for p in payments if p.idempotency_key not in done]
         docs: dict[str, dict[str, Any]] = {}
         if new:
             await get_account(store, account_id)
-            points = sum(p.points for p in new)
-            if debit == ISSUED:
-                await balances.update_one(
-                    {"id": _balance_id(account_id, debit)},
-                    {
-                        "$inc": {"balance": -points},
-                        "$setOnInsert": {"account_id": account_id, "book": debit},
-                    },
-                    upsert=True,
-                )
-            elif (
-                await balances.update_one(
-                    {"id": _balance_id(account_id, debit), "balance": {"$gte": points}},
-                    {"$inc": {"balance": -points}},
-                )
-                is None
-            ):
-                raise Conflict(
-                    f"{debit} holds fewer than {points} points",
-                    code="insufficient_points",
-                    field="points",
-                )
+            await _debit(store, account_id, debit, sum(p.points for p in new))
             credited = await balances.update_each(
                 [
                     (
@@ -253,23 +267,22 @@ async def pay_out(
             )
             for p, after in zip(new, credited, strict=True):
                 assert after is not None
-                docs[p.idempotency_key] = {
-                    "id": new_id("led"),
-                    "account_id": account_id,
-                    "debit": debit,
-                    "credit": p.credit,
-                    "points": p.points,
-                    "reason": reason,
-                    "reference": reference,
-                    "idempotency_key": p.idempotency_key,
-                    "credit_balance_after": after["balance"],
-                    "at": rfc3339(now),
-                }
+                docs[p.idempotency_key] = _entry(
+                    account_id,
+                    debit,
+                    p.credit,
+                    p.points,
+                    reason,
+                    reference,
+                    p.idempotency_key,
+                    after["balance"],
+                    now,
+                )
             await entries.insert_many(list(docs.values()))
     return [
         Movement(Entry.from_doc(docs[k]), docs[k]["credit_balance_after"], repeat=False)
         if k in docs
-        else Movement(Entry.from_doc(done[k]), done[k]["credit_balance_after"], repeat=True)
+        else repeats[k]
         for k in keys
     ]
 
@@ -312,16 +325,7 @@ async def collect(
     async with store.transaction():
         for d in await entries.find({"account_id": account_id, "idempotency_key": {"$in": keys}}):
             c = charges[keys.index(d["idempotency_key"])]
-            if (d["debit"], d["credit"], d["points"]) == (c.debit, credit, c.points):
-                answers[c.idempotency_key] = Movement(
-                    Entry.from_doc(d), d["credit_balance_after"], repeat=True
-                )
-            else:
-                answers[c.idempotency_key] = Invalid(
-                    "this idempotency key already moved other points; use a new key",
-                    code="idempotency_key_reused",
-                    field="Idempotency-Key",
-                )
+            answers[c.idempotency_key] = _repeat(d, c.debit, credit, c.points)
         new = [c for c in charges if c.idempotency_key not in answers]
         if new:
             await get_account(store, account_id)
@@ -337,11 +341,7 @@ async def collect(
             paid = [c for c, left in zip(new, debited, strict=True) if left is not None]
             for c, left in zip(new, debited, strict=True):
                 if left is None:
-                    answers[c.idempotency_key] = Conflict(
-                        f"{c.debit} holds fewer than {c.points} points",
-                        code="insufficient_points",
-                        field="points",
-                    )
+                    answers[c.idempotency_key] = _short(c.debit, c.points)
         else:
             paid = []
         if paid:
@@ -356,18 +356,17 @@ async def collect(
             docs = []
             for c in paid:
                 after += c.points
-                doc = {
-                    "id": new_id("led"),
-                    "account_id": account_id,
-                    "debit": c.debit,
-                    "credit": credit,
-                    "points": c.points,
-                    "reason": c.reason,
-                    "reference": c.reference,
-                    "idempotency_key": c.idempotency_key,
-                    "credit_balance_after": after,
-                    "at": rfc3339(now),
-                }
+                doc = _entry(
+                    account_id,
+                    c.debit,
+                    credit,
+                    c.points,
+                    c.reason,
+                    c.reference,
+                    c.idempotency_key,
+                    after,
+                    now,
+                )
                 docs.append(doc)
                 answers[c.idempotency_key] = Movement(Entry.from_doc(doc), after, repeat=False)
             await entries.insert_many(docs)

@@ -37,7 +37,7 @@ from content.contents import CONTENTS, Content, get_content
 from content.links import ServiceLink
 from store.clock import rfc3339
 from store.ids import new_id
-from store.port import DocumentStore, DuplicateKeyError, Index
+from store.port import DocumentStore, Index, retry_if_raced
 
 CLICKS = "clicks"
 INDEXES = [
@@ -173,13 +173,7 @@ async def resolve(store: DocumentStore, secret: bytes, click_id: str) -> tuple[C
 async def follow(store: DocumentStore, secret: bytes, click_id: str, *, now: datetime) -> Followed:
     """Record a click once per id and count it on its content; a second follow of the same id
     answers the first click with ``repeat``."""
-    try:
-        return await _follow(store, secret, click_id, now)
-    except DuplicateKeyError as exc:
-        # Another process recorded this id between our look-up and our insert.
-        if "click_id" not in exc.fields:
-            raise
-        return await _follow(store, secret, click_id, now)
+    return await retry_if_raced(("click_id",), lambda: _follow(store, secret, click_id, now))
 
 
 async def _follow(store: DocumentStore, secret: bytes, click_id: str, now: datetime) -> Followed:

@@ -24,7 +24,7 @@ from content.contents import CONTENTS, Content, Status
 from content.fields import check_int
 from store.clock import rfc3339
 from store.ids import new_id
-from store.port import DocumentStore, DuplicateKeyError, Index
+from store.port import DocumentStore, Index, retry_if_raced
 
 CONVERSIONS = "conversions"
 INDEXES = [
@@ -90,13 +90,9 @@ async def report(
     code = DEFAULT_CURRENCY if currency is None else currency
     if not isinstance(code, str) or not CURRENCY.fullmatch(code):
         raise Invalid("an ISO 4217 code in capitals, e.g. CNY", field="currency")
-    try:
-        return await _report(store, account_id, click_id, order, cents, code, now)
-    except DuplicateKeyError as exc:
-        # Another process recorded this order between our look-up and our insert.
-        if "order_id" not in exc.fields:
-            raise
-        return await _report(store, account_id, click_id, order, cents, code, now)
+    return await retry_if_raced(
+        ("order_id",), lambda: _report(store, account_id, click_id, order, cents, code, now)
+    )
 
 
 def _order_id(value: Any) -> str:

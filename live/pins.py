@@ -30,7 +30,7 @@ from content.links import ServiceLink, parse_service_link
 from live.rooms import ROOMS, Room, State
 from store.clock import rfc3339
 from store.ids import new_id
-from store.port import Doc, DocumentStore, DuplicateKeyError, Index
+from store.port import Doc, DocumentStore, Index, retry_if_raced
 
 PINS = "room_pins"
 MAX_TEXT = 300  # characters of an announcement
@@ -292,13 +292,7 @@ async def follow_click(
 ) -> Followed:
     """Record a click on a pin once per id, counted on the pin and on its room; a second
     follow of the same id answers the first with ``repeat``."""
-    try:
-        return await _follow(store, secret, click_id, now)
-    except DuplicateKeyError as exc:
-        # Another process recorded this id between our look-up and our insert.
-        if "click_id" not in exc.fields:
-            raise
-        return await _follow(store, secret, click_id, now)
+    return await retry_if_raced(("click_id",), lambda: _follow(store, secret, click_id, now))
 
 
 async def _follow(store: DocumentStore, secret: bytes, click_id: str, now: datetime) -> Followed:

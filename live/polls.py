@@ -20,7 +20,7 @@ from content.fields import check_int, check_list, clean_line
 from live.rooms import Room, State
 from store.clock import parse_rfc3339, rfc3339
 from store.ids import new_id
-from store.port import Doc, DocumentStore, DuplicateKeyError, Index
+from store.port import Doc, DocumentStore, Index, retry_if_raced
 
 POLLS = "polls"
 VOTES = "poll_votes"
@@ -154,11 +154,8 @@ async def vote(
     is 409 ``already_voted``; 409 ``poll_closed`` after it closes; 403 ``tier_required``."""
     poll = await get_poll(store, poll_id)
     option = check_int(option, field="option", least=0, most=len(poll.options) - 1)
-    try:
-        return await _vote(store, poll, fan_id, option, now)
-    except DuplicateKeyError:
-        # The same fan's other vote won the race; the transaction took nothing.
-        return await _vote(store, poll, fan_id, option, now)
+    # The same fan's other vote may win the race (the vote's id is poll/fan).
+    return await retry_if_raced(("id", "fan_id"), lambda: _vote(store, poll, fan_id, option, now))
 
 
 async def _vote(store: DocumentStore, poll: Poll, fan_id: str, option: int, now: datetime) -> Vote:

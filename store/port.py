@@ -15,10 +15,10 @@ so domain functions compose without passing a session around.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 Doc = dict[str, Any]
 Filter = dict[str, Any]
@@ -139,3 +139,18 @@ class DocumentStore(Protocol):
     async def ping(self) -> None: ...
 
     async def close(self) -> None: ...
+
+
+T = TypeVar("T")
+
+
+async def retry_if_raced(fields: tuple[str, ...], attempt: Callable[[], Awaitable[T]]) -> T:
+    """``attempt()``, once more if another writer inserted a document with the same unique
+    value of one of ``fields`` between its look-up and its insert (an engine without a global
+    write lock): the second attempt finds the winner's document and answers from it."""
+    try:
+        return await attempt()
+    except DuplicateKeyError as exc:
+        if not set(fields) & set(exc.fields):
+            raise
+        return await attempt()
