@@ -60,6 +60,27 @@ def is_chat(event: Event) -> bool:
     return event.frame.find(CHAT_MARK, 0, 48) != -1
 
 
+def _fan(viewer: Viewer, says: str) -> str:
+    """The fan an op is for; Forbidden ``read_only`` for a guest (or staff) with ``says``."""
+    if viewer.fan_id is None:
+        raise Forbidden(says, code="read_only")
+    return viewer.fan_id
+
+
+def _named(op: dict[str, Any], field: str, what: str) -> str:
+    """The id an op names in ``field``; Invalid naming the field when it names none."""
+    value = op.get(field)
+    if not isinstance(value, str):
+        raise Invalid(f"{field} names {what}", field=field)
+    return value
+
+
+def _in_room(its_room: str | None, room_id: str, kind: str, thing_id: str) -> None:
+    """Another room's thing is not found here: ops reach only their own room's."""
+    if its_room != room_id:
+        raise NotFound(kind, thing_id, field=f"{kind}_id")
+
+
 def vote_result(got: polls.Vote, now: datetime) -> dict[str, Any]:
     """A vote's answer: the fan's option and the results as they are now."""
     return {"option": got.option, "repeat": got.repeat, **got.poll.told(now)}
@@ -350,8 +371,7 @@ class Channel:
     async def like(self, room_id: str, viewer: Viewer, op: dict[str, Any]) -> dict[str, Any]:
         """Taps on the like button: counted now, told to the room in the next ``likes``
         event (a burst of thousands becomes a few events with totals)."""
-        if viewer.fan_id is None:
-            raise Forbidden("likes are fans' taps: sign in as a fan to like", code="read_only")
+        _fan(viewer, "likes are fans' taps: sign in as a fan to like")
         count = op.get("count", 1)
         if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_TAPS:
             raise Invalid(f"count is a whole number from 1 to {MAX_TAPS}", field="count")
@@ -364,13 +384,12 @@ class Channel:
     async def send_prop(self, room_id: str, viewer: Viewer, op: dict[str, Any]) -> dict[str, Any]:
         """A fan sends a prop: paid from the wallet (once per op id), shown to every viewer
         with its effect (a ``prop`` event carrying the room's supporter board after it)."""
-        if viewer.fan_id is None:
-            raise Forbidden("props are sent by fans: sign in as a fan", code="read_only")
+        fan_id = _fan(viewer, "props are sent by fans: sign in as a fan")
         room = await rooms.get_room(self.store, room_id)
         sent = await props.send(
             self.store,
             room,
-            fan_id=viewer.fan_id,
+            fan_id=fan_id,
             fan_name=viewer.name,
             prop_id=op.get("prop_id"),
             count=op.get("count"),
@@ -397,15 +416,11 @@ class Channel:
         """A fan grabs a red packet of the room: its share, once (a winner asking again gets
         the same amount with ``repeat``). The room hears of grabs in batches, once a round,
         and at once when the last share goes (``finished``, with the reveal)."""
-        if viewer.fan_id is None:
-            raise Forbidden("red packets are for fans: sign in as a fan", code="read_only")
-        packet_id = op.get("red_packet_id")
-        if not isinstance(packet_id, str):
-            raise Invalid("red_packet_id names a red packet of the room", field="red_packet_id")
+        fan_id = _fan(viewer, "red packets are for fans: sign in as a fan")
+        packet_id = _named(op, "red_packet_id", "a red packet of the room")
         packet = await red_packets.get_packet(self.store, packet_id)
-        if packet.room_id != room_id:
-            raise NotFound("red_packet", packet_id, field="red_packet_id")
-        got = await red_packets.grab(self.store, packet_id, fan_id=viewer.fan_id, now=self.now())
+        _in_room(packet.room_id, room_id, "red_packet", packet_id)
+        got = await red_packets.grab(self.store, packet_id, fan_id=fan_id, now=self.now())
         if not got.repeat:
             line = {"fan_id": viewer.fan_id, "name": viewer.name, "amount": got.amount}
             self._grabbed.setdefault(packet_id, (room_id, []))[1].append(line)
@@ -424,18 +439,14 @@ class Channel:
     async def claim(self, room_id: str, viewer: Viewer, op: dict[str, Any]) -> dict[str, Any]:
         """A fan claims a collectible of the room: the next edition, once, with its signed
         certificate. The room hears each claim's count (``drop`` claimed / sold_out)."""
-        if viewer.fan_id is None:
-            raise Forbidden("collectibles are for fans: sign in as a fan", code="read_only")
+        fan_id = _fan(viewer, "collectibles are for fans: sign in as a fan")
         if "coupon_id" in op:
-            return await self._claim_coupon(room_id, viewer.fan_id, op)
-        drop_id = op.get("drop_id")
-        if not isinstance(drop_id, str):
-            raise Invalid("drop_id names a collectible drop of the room", field="drop_id")
+            return await self._claim_coupon(room_id, fan_id, op)
+        drop_id = _named(op, "drop_id", "a collectible drop of the room")
         drop = await drops.get_drop(self.store, drop_id)
-        if drop.room_id != room_id:
-            raise NotFound("drop", drop_id, field="drop_id")
+        _in_room(drop.room_id, room_id, "drop", drop_id)
         got = await drops.claim(
-            self.store, drop_id, fan_id=viewer.fan_id, signer=self.signer, now=self.now()
+            self.store, drop_id, fan_id=fan_id, signer=self.signer, now=self.now()
         )
         if not got.repeat:
             action = "sold_out" if got.drop.claimed >= got.drop.editions else "claimed"
@@ -451,9 +462,7 @@ class Channel:
         """A coupon of the room's account claimed in the room: the same claim as
         ``POST /api/v1/coupons/{id}/claims`` (stock and per-fan limit kept exactly), the op id
         its idempotency key."""
-        coupon_id = op.get("coupon_id")
-        if not isinstance(coupon_id, str):
-            raise Invalid("coupon_id names a coupon of the room's account", field="coupon_id")
+        coupon_id = _named(op, "coupon_id", "a coupon of the room's account")
         room = await rooms.get_room(self.store, room_id)
         coupon = await coupons.get_coupon(self.store, coupon_id)
         if coupon.account_id != room.account_id:
@@ -474,28 +483,21 @@ class Channel:
         """A viewer's own click id for a pinned service or content card that is up, and the
         path that follows it (``/go/{click_id}``: counted there, once). Anyone may ask:
         minting writes nothing."""
-        pin_id = op.get("pin_id")
-        if not isinstance(pin_id, str):
-            raise Invalid("pin_id names a pin up in the room", field="pin_id")
+        pin_id = _named(op, "pin_id", "a pin up in the room")
         pin = await pins.get_pin(self.store, pin_id)
-        if pin.room_id != room_id:
-            raise NotFound("pin", pin_id, field="pin_id")
+        _in_room(pin.room_id, room_id, "pin", pin_id)
         click_id = pins.mint_click(self.secret, pin)
         return {"pin_id": pin.id, "click_id": click_id, "go": f"/go/{click_id}"}
 
     async def vote(self, room_id: str, viewer: Viewer, op: dict[str, Any]) -> dict[str, Any]:
         """A fan votes in a poll of the room, once. The room hears the results once a round
         (``poll`` results), however many vote."""
-        if viewer.fan_id is None:
-            raise Forbidden("polls are answered by fans: sign in as a fan", code="read_only")
-        poll_id = op.get("poll_id")
-        if not isinstance(poll_id, str):
-            raise Invalid("poll_id names a poll of the room", field="poll_id")
+        fan_id = _fan(viewer, "polls are answered by fans: sign in as a fan")
+        poll_id = _named(op, "poll_id", "a poll of the room")
         poll = await polls.get_poll(self.store, poll_id)
-        if poll.room_id != room_id:
-            raise NotFound("poll", poll_id, field="poll_id")
+        _in_room(poll.room_id, room_id, "poll", poll_id)
         got = await polls.vote(
-            self.store, poll_id, fan_id=viewer.fan_id, option=op.get("option"), now=self.now()
+            self.store, poll_id, fan_id=fan_id, option=op.get("option"), now=self.now()
         )
         if not got.repeat:
             self._voted.add(poll_id)

@@ -26,7 +26,8 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from accounts.accounts import ACCOUNTS
+from accounts.accounts import ACCOUNTS, normalize_origin
+from accounts.errors import Invalid
 from content.contents import CONTENTS
 from content.coupons import COUPONS
 from live.polls import POLLS
@@ -107,15 +108,13 @@ async def embed_origins(store: DocumentStore, account_id: str) -> tuple[str, ...
 
 
 def origin_of(url: str) -> str:
-    """The origin of a URL, spelled as browsers send it (RFC 6454: lower-case scheme and
-    host, the default port left out). ValueError for what has none."""
+    """The origin of a URL, spelled as an account's embed origins are (``normalize_origin``:
+    lower-case scheme and host, the default port left out). ValueError for what has none."""
     parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{url!r} has no http(s) origin")
-    default = {"https": 443, "http": 80}[parts.scheme]
-    port = parts.port
-    suffix = f":{port}" if port is not None and port != default else ""
-    return f"{parts.scheme}://{parts.hostname}{suffix}"
+    try:
+        return normalize_origin(f"{parts.scheme}://{parts.netloc}", field="origin")
+    except Invalid as exc:
+        raise ValueError(str(exc)) from None
 
 
 def same_origin(scope: Scope, origin: str, configured: str) -> bool:
