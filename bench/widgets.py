@@ -33,19 +33,11 @@ from playwright.sync_api import sync_playwright
 from bench.report import machine, machine_line
 from bench.servers import FAST_HASHING, ServerProcess, child_env, lifeaccount_command
 from tests.e2e.host_origin import serve_origin
+from tests.e2e.support import CHROMIUM, CHROMIUM_ARGS
 
 RESULTS = Path(__file__).parent / "results"
 DIST = Path(__file__).resolve().parent.parent / "components" / "dist"
 BUDGET_GZIP = 25 * 1024
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 # Both pages record, once, the moment their follow button is there and enabled.
 WATCH = """<script>
   window.readyAt = null;
@@ -118,7 +110,7 @@ def _loads(urls: dict[str, str], loads: int) -> dict[str, list[float]]:
     """Each page ``loads`` times, alternating, each in a fresh context: ms to a ready button."""
     times: dict[str, list[float]] = {name: [] for name in urls}
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:
             for _ in range(loads):
                 for name, url in urls.items():

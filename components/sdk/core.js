@@ -300,6 +300,17 @@ export class Widget extends HTMLElement {
     }
   }
 
+  // One change at a time per widget: answers never land out of order, a double click is one.
+  async once(action) {
+    if (this.busy) return;
+    this.busy = true;
+    try {
+      await action();
+    } finally {
+      this.busy = false;
+    }
+  }
+
   emit(type, data) {
     this.dispatchEvent(new CustomEvent(`la-${type}`, { detail: data, bubbles: true, composed: true }));
     for (const hook of hooks) hook(type, this.localName.slice(3), data);

@@ -44,14 +44,8 @@ export class LaCoupon extends Widget {
     this.note(box, guest && !soldOut && !ended ? SIGN_IN : note, guest ? "note" : kind);
   }
 
-  async claim() {
-    if (this.busy) return; // a double click is one claim
-    this.busy = true;
-    try {
-      await this.take();
-    } finally {
-      this.busy = false;
-    }
+  claim() {
+    return this.once(() => this.take());
   }
 
   async take() {

@@ -32,14 +32,8 @@ export class LaLike extends Widget {
     this.note(box, guest ? SIGN_IN : note, guest ? "note" : kind);
   }
 
-  async toggle() {
-    if (this.busy) return; // one change at a time: answers never land out of order
-    this.busy = true;
-    try {
-      await this.change();
-    } finally {
-      this.busy = false;
-    }
+  toggle() {
+    return this.once(() => this.change());
   }
 
   async change() {

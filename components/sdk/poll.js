@@ -79,14 +79,8 @@ export class LaPoll extends Widget {
     this.note(box, guest && !closed ? SIGN_IN : note, guest ? "note" : kind);
   }
 
-  async vote(option) {
-    if (this.busy) return;
-    this.busy = true;
-    try {
-      await this.cast(option);
-    } finally {
-      this.busy = false;
-    }
+  vote(option) {
+    return this.once(() => this.cast(option));
   }
 
   async cast(option) {

@@ -6,6 +6,7 @@ Chromium is Debian's (``/usr/bin/chromium``), never one downloaded by ``playwrig
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,17 +20,16 @@ from playwright.sync_api import (
     sync_playwright,
 )
 
-from tests.e2e.support import Server, Servers, start_server
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+from tests.e2e.host_origin import Origin, serve_origin
+from tests.e2e.support import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    Owner,
+    Server,
+    Servers,
+    sign_up_api,
+    start_server,
+)
 
 
 @pytest.fixture(scope="session")
@@ -108,3 +108,36 @@ def page(context: BrowserContext) -> Iterator[Page]:
     opened.on("console", on_console)
     yield opened
     assert not errors, f"script errors on {opened.url}: {errors}"
+
+
+@pytest.fixture
+def owner(api: httpx.Client) -> Owner:
+    return sign_up_api(api)
+
+
+@pytest.fixture
+def host_page(context: BrowserContext, server: Server, owner: Owner) -> Iterator[Page]:
+    """The owner's console session in a page of its own (the host page's side)."""
+    context.add_cookies([{"name": "la_session", "value": owner.session, "url": server.base_url}])
+    opened = context.new_page()
+    yield opened
+    opened.close()
+
+
+def _another_origin(folder: Path) -> Iterator[Origin]:
+    with serve_origin(folder) as origin:
+        # The same machine under another name: another origin, and another host for the channel.
+        origin.url = origin.url.replace("127.0.0.1", "localhost")
+        yield origin
+
+
+@pytest.fixture
+def shop(tmp_path: Path) -> Iterator[Origin]:
+    """A brand's own web site on another origin (the tests list it in embed_origins)."""
+    yield from _another_origin(tmp_path / "shop")
+
+
+@pytest.fixture
+def stranger(tmp_path: Path) -> Iterator[Origin]:
+    """A site on another origin that no account lists."""
+    yield from _another_origin(tmp_path / "stranger")

@@ -16,11 +16,22 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 from playwright.sync_api import Page
+
+CHROMIUM = "/usr/bin/chromium"  # Debian's, never one `playwright install` downloads
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 LIFEACCOUNT = Path(sys.executable).parent / "lifeaccount"
 FAST_HASHING = {
@@ -241,3 +252,50 @@ def follow(client: httpx.Client, account_id: str, fan_token: str) -> Any:
     r = client.post(f"/api/v1/accounts/{account_id}/follow", headers=bearer(fan_token))
     assert r.status_code == 200, r.text
     return r.json()
+
+
+def stamp(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def make_coupon(client: httpx.Client, owner: Owner, **changes: Any) -> Any:
+    """A coupon of the owner's account, claimable from an hour ago for a day."""
+    now = datetime.now(UTC)
+    body = {
+        "title": "满100减20",
+        "stock": 5,
+        "per_fan_limit": 1,
+        "valid_from": stamp(now - timedelta(hours=1)),
+        "valid_until": stamp(now + timedelta(days=1)),
+        **changes,
+    }
+    r = client.post(
+        f"/api/v1/accounts/{owner.account_id}/coupons", json=body, headers=owner.key_headers
+    )
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def publish_post(client: httpx.Client, owner: Owner, text: str) -> str:
+    """A published post of the owner's account: its id."""
+    key = owner.key_headers
+    made = client.post(
+        f"/api/v1/accounts/{owner.account_id}/contents",
+        json={"kind": "post", "text": text},
+        headers=key,
+    )
+    assert made.status_code == 201, made.text
+    content_id: str = made.json()["id"]
+    published = client.post(f"/api/v1/contents/{content_id}/publish", json={}, headers=key)
+    assert published.json()["status"] == "published", published.text
+    return content_id
+
+
+def fund_budget(client: httpx.Client, owner: Owner, points: int) -> None:
+    """Points into the account's budget, for red packets."""
+    r = client.post(
+        f"/api/v1/accounts/{owner.account_id}/budget/credits",
+        json={"points": points, "reason": "packets"},
+        headers={**owner.key_headers, "Idempotency-Key": f"budget-{uuid.uuid4().hex}"},
+    )
+    assert r.is_success, r.text

@@ -7,26 +7,23 @@ cannot frame them."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
-import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
-from tests.e2e.host_origin import Origin, serve_origin
+from tests.e2e.host_origin import Origin
 from tests.e2e.live_support import create_room
-from tests.e2e.support import Server, bearer, mint_fan, sign_up_api
+from tests.e2e.support import (
+    Server,
+    bearer,
+    fund_budget,
+    make_coupon,
+    mint_fan,
+    publish_post,
+    sign_up_api,
+)
 
 TIMEOUT_MS = 15_000
-
-
-@pytest.fixture
-def shop(tmp_path: Path) -> Iterator[Origin]:
-    with serve_origin(tmp_path / "shop") as origin:
-        origin.url = origin.url.replace("127.0.0.1", "localhost")
-        yield origin
 
 
 def framing_page(server: Server, frames: dict[str, str], token: str) -> str:
@@ -56,10 +53,6 @@ def heard(page: Page, kind: str) -> None:
     page.wait_for_function(f"window.got.some(([, type]) => type === {kind!r})", timeout=TIMEOUT_MS)
 
 
-def stamp(at: datetime) -> str:
-    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 def test_a_brand_page_frames_widgets_hands_a_token_over_and_hears_what_happens(
     api: httpx.Client, server: Server, page: Page, context: BrowserContext, shop: Origin
 ) -> None:
@@ -67,9 +60,7 @@ def test_a_brand_page_frames_widgets_hands_a_token_over_and_hears_what_happens(
     key = owner.key_headers
     account = f"/api/v1/accounts/{owner.account_id}"
     assert api.patch(account, json={"embed_origins": [shop.url]}, headers=key).is_success
-    post = api.post(f"{account}/contents", json={"kind": "post", "text": "框里"}, headers=key)
-    content_id = post.json()["id"]
-    assert api.post(f"/api/v1/contents/{content_id}/publish", json={}, headers=key).is_success
+    content_id = publish_post(api, owner, "框里")
     poll = api.post(
         f"{account}/polls",
         json={"question": "框？", "options": ["是", "否"], "closes_in_s": 600},
@@ -77,22 +68,8 @@ def test_a_brand_page_frames_widgets_hands_a_token_over_and_hears_what_happens(
     ).json()
     room = create_room(api, owner)
     assert api.post(f"/api/v1/rooms/{room['id']}/start", headers=key).is_success
-    budget = {"points": 100, "reason": "packets"}
-    assert api.post(
-        f"{account}/budget/credits", json=budget, headers={**key, "Idempotency-Key": "b1"}
-    ).is_success
-    now = datetime.now(UTC)
-    coupon = api.post(
-        f"{account}/coupons",
-        json={
-            "title": "满100减20",
-            "stock": 5,
-            "per_fan_limit": 1,
-            "valid_from": stamp(now - timedelta(hours=1)),
-            "valid_until": stamp(now + timedelta(days=1)),
-        },
-        headers=key,
-    ).json()
+    fund_budget(api, owner, 100)
+    coupon = make_coupon(api, owner)
     fan = mint_fan(api, owner.account_id, owner.api_key, "f-1")
     frames = {
         "follow": f"/embed/follow?account={owner.account_id}#token={fan['token']}",
@@ -166,23 +143,21 @@ def test_a_brand_page_frames_widgets_hands_a_token_over_and_hears_what_happens(
 
 
 def test_a_page_on_an_unlisted_origin_cannot_frame_an_embed_page(
-    api: httpx.Client, server: Server, context: BrowserContext, tmp_path: Path
+    api: httpx.Client, server: Server, context: BrowserContext, stranger: Origin
 ) -> None:
     owner = sign_up_api(api)
     account = f"/api/v1/accounts/{owner.account_id}"
     listed = {"embed_origins": ["https://shop.example"]}
     assert api.patch(account, json=listed, headers=owner.key_headers).is_success
     fan = mint_fan(api, owner.account_id, owner.api_key, "f-2")
-    with serve_origin(tmp_path / "stranger") as stranger:
-        stranger.url = stranger.url.replace("127.0.0.1", "localhost")
-        frames = {"follow": f"/embed/follow?account={owner.account_id}#token={fan['token']}"}
-        url = stranger.page("framed.html", framing_page(server, frames, fan["token"]))
-        page = context.new_page()  # its console holds the browser's CSP refusal
-        page.goto(url)
-        page.wait_for_function("window.loaded.includes('follow')", timeout=TIMEOUT_MS)
-        expect(page.frame_locator("#follow").locator("la-follow")).to_have_count(0)
-        assert page.evaluate("window.got") == []
-        page.close()
+    frames = {"follow": f"/embed/follow?account={owner.account_id}#token={fan['token']}"}
+    url = stranger.page("framed.html", framing_page(server, frames, fan["token"]))
+    page = context.new_page()  # its console holds the browser's CSP refusal
+    page.goto(url)
+    page.wait_for_function("window.loaded.includes('follow')", timeout=TIMEOUT_MS)
+    expect(page.frame_locator("#follow").locator("la-follow")).to_have_count(0)
+    assert page.evaluate("window.got") == []
+    page.close()
 
 
 BRIDGE = """

@@ -5,31 +5,16 @@ viewers, the staff mark, the pinned announcement and moderation all reach every 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from contextlib import ExitStack
 
 import httpx
-import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 from websockets.sync.client import ClientConnection, connect
 
 from tests.e2e.live_support import create_room
-from tests.e2e.support import Owner, Server, mint_fan, screenshot, sign_up_api
+from tests.e2e.support import Owner, mint_fan, screenshot
 
 TIMEOUT_MS = 15_000
-
-
-@pytest.fixture
-def host_page(context: BrowserContext, server: Server, owner: Owner) -> Iterator[Page]:
-    context.add_cookies([{"name": "la_session", "value": owner.session, "url": server.base_url}])
-    opened = context.new_page()
-    yield opened
-    opened.close()
-
-
-@pytest.fixture
-def owner(api: httpx.Client) -> Owner:
-    return sign_up_api(api)
 
 
 def lines(page: Page) -> list[str]:

@@ -5,61 +5,29 @@ and the coupon is claimed in place up to its per-fan limit."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
-
 import httpx
-import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
 from tests.e2e.live_support import create_room
-from tests.e2e.support import Owner, Server, mint_fan, screenshot, sign_up_api
+from tests.e2e.support import (
+    Owner,
+    make_coupon,
+    mint_fan,
+    publish_post,
+    screenshot,
+)
 
 TIMEOUT_MS = 15_000
-
-
-@pytest.fixture
-def owner(api: httpx.Client) -> Owner:
-    return sign_up_api(api)
-
-
-@pytest.fixture
-def host_page(context: BrowserContext, server: Server, owner: Owner) -> Iterator[Page]:
-    context.add_cookies([{"name": "la_session", "value": owner.session, "url": server.base_url}])
-    opened = context.new_page()
-    yield opened
-    opened.close()
-
-
-def stamp(at: datetime) -> str:
-    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def test_the_host_pins_cards_that_viewers_click_and_claim(
     api: httpx.Client, owner: Owner, page: Page, host_page: Page, context: BrowserContext
 ) -> None:
     key = owner.key_headers
-    account = f"/api/v1/accounts/{owner.account_id}"
     room = create_room(api, owner)
     assert api.post(f"/api/v1/rooms/{room['id']}/start", headers=key).is_success
-    now = datetime.now(UTC)
-    coupon = {
-        "title": "满100减20",
-        "description": "直播间专享",
-        "stock": 2,
-        "per_fan_limit": 1,
-        "valid_from": stamp(now - timedelta(hours=1)),
-        "valid_until": stamp(now + timedelta(days=1)),
-    }
-    made = api.post(f"{account}/coupons", json=coupon, headers=key)
-    assert made.status_code == 201, made.text
-    post = api.post(
-        f"{account}/contents", json={"kind": "post", "text": "秋冬新茶上架"}, headers=key
-    )
-    assert post.status_code == 201, post.text
-    content_id = post.json()["id"]
-    published = api.post(f"/api/v1/contents/{content_id}/publish", json={}, headers=key)
-    assert published.json()["status"] == "published", published.text
+    made = make_coupon(api, owner, description="直播间专享", stock=2)
+    content_id = publish_post(api, owner, "秋冬新茶上架")
     fan = mint_fan(api, owner.account_id, owner.api_key, "pin-1")
     expect.set_options(timeout=TIMEOUT_MS)
 
@@ -128,7 +96,7 @@ def test_the_host_pins_cards_that_viewers_click_and_claim(
     screenshot(host_page, "room-pins-host")
     guest.close()
     mine = api.get("/api/v1/me/coupons", headers={"Authorization": f"Bearer {fan['token']}"})
-    assert [c["coupon_id"] for c in mine.json()["items"]] == [made.json()["id"]]
+    assert [c["coupon_id"] for c in mine.json()["items"]] == [made["id"]]
 
 
 def test_the_host_asks_a_poll_that_viewers_answer_live(

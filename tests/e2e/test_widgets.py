@@ -6,38 +6,28 @@ origin the account does not list gets nothing."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
-
 import httpx
-import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
-from tests.e2e.host_origin import Origin, serve_origin
+from tests.e2e.host_origin import Origin
 from tests.e2e.live_support import create_room
-from tests.e2e.support import Owner, Server, bearer, mint_fan, screenshot, sign_up_api
+from tests.e2e.support import (
+    Owner,
+    Server,
+    bearer,
+    fund_budget,
+    make_coupon,
+    mint_fan,
+    publish_post,
+    screenshot,
+    sign_up_api,
+)
 
 TIMEOUT_MS = 15_000
 EVENTS = ["followed", "unfollowed", "liked", "commented", "voted", "claimed", "grabbed"]
 
 
-@pytest.fixture
-def shop(tmp_path: Path) -> Iterator[Origin]:
-    with serve_origin(tmp_path / "shop") as origin:
-        # The same machine under another name: another origin, and another host for the channel.
-        origin.url = origin.url.replace("127.0.0.1", "localhost")
-        yield origin
-
-
-@pytest.fixture
-def stranger(tmp_path: Path) -> Iterator[Origin]:
-    with serve_origin(tmp_path / "stranger") as origin:
-        origin.url = origin.url.replace("127.0.0.1", "localhost")
-        yield origin
-
-
-def host_page(server: Server, widgets: str) -> str:
+def brand_page(server: Server, widgets: str) -> str:
     listen = ", ".join(f'"{e}"' for e in EVENTS)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Tea shop</title></head>
@@ -59,10 +49,6 @@ def heard(page: Page, event: str) -> None:
     page.wait_for_function(f"window.seen.includes({event!r})", timeout=TIMEOUT_MS)
 
 
-def stamp(at: datetime) -> str:
-    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 def test_a_fan_takes_part_through_widgets_on_the_brands_own_origin(
     api: httpx.Client, server: Server, page: Page, context: BrowserContext, shop: Origin
 ) -> None:
@@ -70,21 +56,8 @@ def test_a_fan_takes_part_through_widgets_on_the_brands_own_origin(
     key = owner.key_headers
     account = f"/api/v1/accounts/{owner.account_id}"
     assert api.patch(account, json={"embed_origins": [shop.url]}, headers=key).is_success
-    post = api.post(f"{account}/contents", json={"kind": "post", "text": "秋冬新茶"}, headers=key)
-    content_id = post.json()["id"]
-    assert api.post(f"/api/v1/contents/{content_id}/publish", json={}, headers=key).is_success
-    now = datetime.now(UTC)
-    coupon = api.post(
-        f"{account}/coupons",
-        json={
-            "title": "满100减20",
-            "stock": 5,
-            "per_fan_limit": 1,
-            "valid_from": stamp(now - timedelta(hours=1)),
-            "valid_until": stamp(now + timedelta(days=1)),
-        },
-        headers=key,
-    ).json()
+    content_id = publish_post(api, owner, "秋冬新茶")
+    coupon = make_coupon(api, owner)
     poll = api.post(
         f"{account}/polls",
         json={"question": "下一款？", "options": ["乌龙", "红茶"], "closes_in_s": 600},
@@ -92,10 +65,7 @@ def test_a_fan_takes_part_through_widgets_on_the_brands_own_origin(
     ).json()
     room = create_room(api, owner)
     assert api.post(f"/api/v1/rooms/{room['id']}/start", headers=key).is_success
-    budget = {"points": 100, "reason": "packets"}
-    assert api.post(
-        f"{account}/budget/credits", json=budget, headers={**key, "Idempotency-Key": "b1"}
-    ).is_success
+    fund_budget(api, owner, 100)
     fan = mint_fan(api, owner.account_id, owner.api_key, "w-1")
     widgets = f"""
       <la-follow account="{owner.account_id}"></la-follow>
@@ -106,7 +76,7 @@ def test_a_fan_takes_part_through_widgets_on_the_brands_own_origin(
       <la-live room="{room["id"]}"></la-live>
       <la-red-packet room="{room["id"]}"></la-red-packet>
       <la-content-card content="{content_id}"></la-content-card>"""
-    url = shop.page("shop.html", host_page(server, widgets))
+    url = shop.page("shop.html", brand_page(server, widgets))
     expect.set_options(timeout=TIMEOUT_MS)
     page.goto(f"{url}#token={fan['token']}")
 
@@ -182,7 +152,7 @@ def test_a_page_on_an_unlisted_origin_gets_no_answers(
     ).is_success
     fan = mint_fan(api, owner.account_id, owner.api_key, "w-2")
     url = stranger.page(
-        "page.html", host_page(server, f'<la-follow account="{owner.account_id}"></la-follow>')
+        "page.html", brand_page(server, f'<la-follow account="{owner.account_id}"></la-follow>')
     )
     page = context.new_page()  # its console will hold the browser's CORS refusals
     page.goto(f"{url}#token={fan['token']}")
@@ -222,32 +192,16 @@ def test_a_fan_uses_every_widget_by_keyboard(
     key = owner.key_headers
     account = f"/api/v1/accounts/{owner.account_id}"
     assert api.patch(account, json={"embed_origins": [shop.url]}, headers=key).is_success
-    post = api.post(f"{account}/contents", json={"kind": "post", "text": "键盘"}, headers=key)
-    content_id = post.json()["id"]
-    assert api.post(f"/api/v1/contents/{content_id}/publish", json={}, headers=key).is_success
+    content_id = publish_post(api, owner, "键盘")
     poll = api.post(
         f"{account}/polls",
         json={"question": "键盘？", "options": ["是", "否"], "closes_in_s": 600},
         headers=key,
     ).json()
-    now = datetime.now(UTC)
-    coupon = api.post(
-        f"{account}/coupons",
-        json={
-            "title": "键盘券",
-            "stock": 5,
-            "per_fan_limit": 1,
-            "valid_from": stamp(now - timedelta(hours=1)),
-            "valid_until": stamp(now + timedelta(days=1)),
-        },
-        headers=key,
-    ).json()
+    coupon = make_coupon(api, owner, title="键盘券")
     room = create_room(api, owner)
     assert api.post(f"/api/v1/rooms/{room['id']}/start", headers=key).is_success
-    budget = {"points": 100, "reason": "packets"}
-    assert api.post(
-        f"{account}/budget/credits", json=budget, headers={**key, "Idempotency-Key": "b1"}
-    ).is_success
+    fund_budget(api, owner, 100)
     packet = {"total": 20, "count": 2, "mode": "equal"}
     assert api.post(f"/api/v1/rooms/{room['id']}/red-packets", json=packet, headers=key).is_success
     fan = mint_fan(api, owner.account_id, owner.api_key, "k-1")
@@ -259,7 +213,7 @@ def test_a_fan_uses_every_widget_by_keyboard(
       <la-coupon coupon="{coupon["id"]}"></la-coupon>
       <la-red-packet room="{room["id"]}"></la-red-packet>
       <la-content-card content="{content_id}"></la-content-card>"""
-    url = shop.page("keys.html", host_page(server, widgets))
+    url = shop.page("keys.html", brand_page(server, widgets))
     expect.set_options(timeout=TIMEOUT_MS)
     page.goto(f"{url}#token={fan['token']}")
     expect(page.locator("la-follow button")).to_be_enabled()
