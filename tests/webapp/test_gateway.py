@@ -812,6 +812,20 @@ async def test_a_room_poll_rides_the_channel_votes_once_and_tells_results_once_a
             await f.close()
 
 
+async def _watch_from(url: str, origin: str, closed: int | None) -> None:
+    """A page on ``origin`` connects: said hello to (None), or closed with ``closed``."""
+    ws = await connect(url, origin=origin)
+    try:
+        if closed is None:
+            assert (await hello(ws, None))["type"] == "ack"
+        else:
+            with pytest.raises(ConnectionClosed) as shut:
+                await ws.recv()
+            assert shut.value.rcvd is not None and shut.value.rcvd.code == closed
+    finally:
+        await ws.close()
+
+
 async def test_pages_watch_from_this_host_or_an_embed_origin_of_the_rooms_account(
     setup: Setup,
 ) -> None:
@@ -826,16 +840,7 @@ async def test_pages_watch_from_this_host_or_an_embed_origin_of_the_rooms_accoun
         ("https://evil.example", 4003),
         ("https://shop.example.evil.example", 4003),
     ]:
-        ws = await connect(setup.url, origin=origin)
-        try:
-            if closed is None:
-                assert (await hello(ws, None))["type"] == "ack"
-            else:
-                with pytest.raises(ConnectionClosed) as shut:
-                    await ws.recv()
-                assert shut.value.rcvd is not None and shut.value.rcvd.code == closed
-        finally:
-            await ws.close()
+        await _watch_from(setup.url, origin, closed)
 
 
 async def test_with_a_public_url_our_pages_are_its_origin_alone(setup: Setup) -> None:
@@ -849,15 +854,6 @@ async def test_with_a_public_url_our_pages_are_its_origin_alone(setup: Setup) ->
             (f"http://{host}:9999", 4003),  # the same machine is no longer ours by itself
             ("https://LA.example:443", None),
         ]:
-            ws = await connect(url, origin=origin)
-            try:
-                if closed is None:
-                    assert (await hello(ws, None))["type"] == "ack"
-                else:
-                    with pytest.raises(ConnectionClosed) as shut:
-                        await ws.recv()
-                    assert shut.value.rcvd is not None and shut.value.rcvd.code == closed
-            finally:
-                await ws.close()
+            await _watch_from(url, origin, closed)
     finally:
         await gateway.stop()
